@@ -1,0 +1,165 @@
+"""The `nvbench` command: run | list (more subcommands plug in here)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from nvbench import registry
+from nvbench.errors import NvbenchError
+from nvbench.presets import DEFAULT_PRESET, PRESETS, format_size, parse_resolution, parse_size
+from nvbench.results import DEFAULT_RESULTS
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _settings(pairs: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for p in pairs:
+        if "=" not in p:
+            raise NvbenchError(f"--set takes KEY=VALUE, got {p!r}")
+        k, v = p.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class EpochPrinter:
+    """One line per epoch: epoch, loss, train PSNR, seconds per epoch, time left."""
+
+    def __init__(self, label: str, quiet: bool = False):
+        self.label, self.quiet = label, quiet
+
+    def __call__(self, log: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        total = log.get("epochs")
+        ep = f"{log['epoch']}/{total}" if total else f"{log['epoch']}"
+        extra = ""
+        if "eval" in log and log["eval"].get("psnr") is not None:
+            extra = f"  eval PSNR {log['eval']['psnr']:.2f} dB"
+        print(f"  epoch {ep:>9}  loss {log['loss']:.5f}  train PSNR {log['train_psnr']:6.2f} dB  "
+              f"{log['seconds']:.1f} s/epoch  left {_duration(log['eta'])}{extra}", flush=True)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for kind in ("method", "task", "dataset"):
+        reg = registry.registry(kind)
+        print(f"{kind}s:")
+        for name in reg.names():
+            plugin = reg.plugin(name)
+            ok, reason = plugin.availability()
+            obj = plugin.load() if ok else None
+            desc = getattr(obj, "description", "") or getattr(getattr(obj, "card", None), "title", "")
+            state = "available" if ok else f"unavailable: {reason}"
+            print(f"  {name:<22} {state}" + (f"  — {desc}" if desc and ok else ""))
+    print("presets:")
+    for p in PRESETS.values():
+        print(f"  {p.name:<22} {p.description}; sizes {', '.join(format_size(s) for s in p.sizes)}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nvbench.runner import RunRequest, expand, run_jobs
+    from nvbench.results import Store
+    from nvbench.table import RESULT_COLUMNS, render
+
+    req = RunRequest(
+        methods=_csv(args.method), tasks=_csv(args.task), datasets=_csv(args.dataset),
+        sequences=_csv(args.sequence) if args.sequence else None, preset=args.preset,
+        sizes=[parse_size(s) for s in _csv(args.size)] if args.size else None,
+        seeds=[int(s) for s in _csv(args.seed)], recipe=args.recipe, epochs=args.epochs,
+        resolution=parse_resolution(args.resolution) if args.resolution else None,
+        crop=args.crop, frames=args.frames, settings=_settings(args.set),
+        budget_seconds=args.budget_seconds,
+    )
+    jobs = expand(req)
+    if args.dry_run:
+        for j in jobs:
+            print(f"{j.key}  {j.label()}")
+        print(f"{len(jobs)} jobs")
+        return 0
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    store = Store(args.results)
+    t0 = time.perf_counter()
+
+    def on_start(i: int, n: int, job: Any) -> None:
+        if not args.quiet:
+            print(f"[{i + 1}/{n}] {job.label()}  (epochs {job.epochs}, key {job.key})", flush=True)
+
+    payloads = run_jobs(jobs, store, force=args.force, device=args.device, on_start=on_start,
+                        progress_factory=lambda j: EpochPrinter(j.label(), args.quiet),
+                        channels_last=not args.no_channels_last, amp=args.amp)
+    records = [r for p in payloads for r in p.get("records", [])]
+    skipped = sum(1 for p in payloads if p.get("skipped"))
+    print()
+    print(render(records, RESULT_COLUMNS))
+    failed = [r for r in records if r.get("status") in ("failed", "diverged")]
+    for r in failed:
+        print(f"{r['method']}/{r['task']}: {r['status']}: {r.get('reason')}")
+    print(f"\n{len(jobs)} jobs ({skipped} already in the store) in {_duration(time.perf_counter() - t0)}; "
+          f"results in {store.jobs_dir}/")
+    return 1 if failed and len(failed) == len(records) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nvbench", description="Benchmark neural video representations.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run methods x tasks on a dataset and store the results")
+    r.add_argument("--method", "-m", required=True, help="comma-separated method names (nvbench list)")
+    r.add_argument("--task", "-t", default="reconstruction", help="comma-separated task names")
+    r.add_argument("--dataset", "-d", default="bunny", help="comma-separated dataset names")
+    r.add_argument("--sequence", help="comma-separated sequences (default: the dataset's first)")
+    r.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS))
+    r.add_argument("--size", help="stored-parameter budgets, e.g. 94k,188k or 1.5M (default: the preset's)")
+    r.add_argument("--seed", default="1", help="comma-separated seeds")
+    r.add_argument("--recipe", default="paper", help="'paper' (each method's own) or 'shared' (HNeRV's)")
+    r.add_argument("--epochs", type=int, help="override the preset's epochs")
+    r.add_argument("--resolution", help="HxW after the crop (area resize), overrides the preset")
+    r.add_argument("--crop", help="'paper' or 'full' (default: the preset's)")
+    r.add_argument("--frames", type=int, help="use only the first N frames")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="method or task option")
+    r.add_argument("--budget-seconds", type=float, help="train for this wall-clock time instead of epochs")
+    r.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
+    r.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps or auto")
+    r.add_argument("--amp", choices=["bf16", "fp16"], help="mixed precision for training")
+    r.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    r.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory layout")
+    r.add_argument("--force", action="store_true", help="re-run jobs already in the store")
+    r.add_argument("--dry-run", action="store_true", help="list the jobs and their keys, run nothing")
+    r.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
+    r.set_defaults(func=cmd_run)
+
+    ls = sub.add_parser("list", help="registered methods, tasks, datasets and presets")
+    ls.set_defaults(func=cmd_list)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except NvbenchError as exc:
+        print(f"nvbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nvbench: interrupted; finished jobs are in the store", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

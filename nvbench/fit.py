@@ -1,0 +1,95 @@
+"""Train a representation once per training configuration and share it between jobs.
+
+The reconstruction, compression and convergence jobs of the same method, video, size,
+recipe, seed and split train it once: the trained model lives in the store under
+models/<train-key>/, with a checkpoint that lets a killed run resume.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from nvbench.jobs import digest
+from nvbench.nn import Decoder, NeuralRepresentation
+from nvbench.results import write_json_atomic
+from nvbench.tasks.base import TaskContext
+from nvbench.train import FrameSource, TrainResult, TrainSettings, pick_device, train
+
+
+@dataclass
+class Fitted:
+    model: NeuralRepresentation
+    decoder: Decoder
+    config: dict[str, Any]
+    result: TrainResult
+    source: FrameSource
+    train_key: str
+    reused: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_for(ctx: TaskContext) -> dict[str, Any]:
+    v = ctx.video
+    return ctx.method.plan(v.num_frames, v.height, v.width, ctx.job.size, ctx.method_options)
+
+
+def train_key(ctx: TaskContext, config: dict[str, Any], split: dict[str, Any], epochs: int) -> str:
+    j = ctx.job
+    return digest({
+        "method": j.method, "method_version": j.method_version, "config": config,
+        "options": ctx.method_options, "recipe": ctx.recipe.to_dict() if ctx.recipe else None,
+        "epochs": epochs, "seed": j.seed, "source": j.source_checksum, "crop": j.crop,
+        "resolution": j.resolution, "frames": j.frames, "split": split, "budget": j.budget_seconds,
+        "amp": ctx.amp,
+    })
+
+
+def fit_representation(
+    ctx: TaskContext,
+    *,
+    epochs: int | None = None,
+    train_indices: Sequence[int] | None = None,
+    split: dict[str, Any] | None = None,
+    input_transform: Callable | None = None,
+    loss_weight: Callable | None = None,
+    eval_epochs: Sequence[int] = (),
+    evaluate: Callable | None = None,
+    callbacks: Sequence[Callable[[dict[str, Any]], None]] = (),
+) -> Fitted:
+    """Train (or load the already trained) representation for this job's configuration.
+    `split` describes train_indices / masks for the cache key (e.g. {"train": "even"})."""
+    device = pick_device(ctx.device)
+    epochs = ctx.job.epochs if epochs is None else epochs
+    config = plan_for(ctx)
+    key = train_key(ctx, config, split or {}, epochs)
+    folder = ctx.store.models(key)
+    source = FrameSource(ctx.video.frames, device, channels_last=ctx.channels_last)
+    model = ctx.method.build(config)
+    meta_path, model_path = folder / "meta.json", folder / "model.pt"
+    if meta_path.is_file() and model_path.is_file() and not eval_epochs:
+        meta = json.loads(meta_path.read_text())
+        model.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
+        model.to(device).eval()
+        result = TrainResult(**meta["result"])
+        reused = True
+    else:
+        settings = TrainSettings(
+            epochs=epochs, recipe=ctx.recipe, seed=ctx.job.seed, train_indices=train_indices,
+            eval_epochs=eval_epochs, budget_seconds=ctx.job.budget_seconds,
+            checkpoint=folder / "checkpoint.pt", channels_last=ctx.channels_last, amp=ctx.amp,
+            input_transform=input_transform, loss_weight=loss_weight,
+        )
+        cbs = list(callbacks) + ([ctx.progress] if ctx.progress else [])
+        result = train(model, source, settings, callbacks=cbs, evaluate=evaluate)
+        reused = False
+        if result.status == "ok":
+            torch.save(model.state_dict(), model_path)
+            write_json_atomic(meta_path, {"config": config, "result": result.__dict__, "job": ctx.job.identity()})
+            (folder / "checkpoint.pt").unlink(missing_ok=True)
+    decoder = model.export(source.float).eval()
+    return Fitted(model, decoder, config, result, source, key, reused)

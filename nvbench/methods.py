@@ -1,0 +1,95 @@
+"""The method protocol: what a task may ask of a method, declared as capabilities.
+
+A method plugin is a light class (no torch at import) that the registry loads from the
+`nvbench.methods` entry points. Tasks never ask for a method by name; they check
+`capabilities` and record "not applicable" with the reason when one is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from nvbench.errors import NvbenchError, SizeError, UnknownNameError
+from nvbench.presets import format_size
+from nvbench.recipe import Recipe
+
+# Capabilities a method can declare.
+REPRESENTATION = "representation"  # trainable: build for a shape and size, map indices (+frames) to frames
+HYBRID = "hybrid"  # needs the frames at encode time (an encoder that is not stored)
+CODEC = "codec"  # encode frames at a quality to bytes, decode bytes to frames
+ANCHOR = "anchor"  # a non-learned reference method
+
+
+class MethodPlugin:
+    """Base class of every method plugin (representations, codecs, anchors)."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    requires: ClassVar[tuple[str, ...]] = ()  # import names of optional dependencies
+    install_hint: ClassVar[str] = ""
+    recipe: ClassVar[Recipe | None] = None  # the method's own (paper) training recipe
+    options: ClassVar[dict[str, Any]] = {}  # defaults of the options `--set KEY=VALUE` may change
+    index_normalisation: ClassVar[str] = ""  # how frame indices map to t, e.g. "i/N"
+
+    @classmethod
+    def has(cls, capability: str) -> bool:
+        return capability in cls.capabilities
+
+    @classmethod
+    def resolve_options(cls, overrides: dict[str, Any] | None) -> dict[str, Any]:
+        """Defaults updated by user overrides, each checked against the known option names and
+        converted to the default's type."""
+        opts = dict(cls.options)
+        for key, value in (overrides or {}).items():
+            if key not in cls.options:
+                raise UnknownNameError(f"option of {cls.name}", key, cls.options)
+            opts[key] = _coerce(key, value, cls.options[key])
+        return opts
+
+    # Representations -------------------------------------------------------------------
+    @classmethod
+    def plan(cls, frames: int, height: int, width: int, size: int | str, options: dict[str, Any]) -> dict:
+        """The architecture for a video shape and a stored-parameter budget, in pure Python:
+        a JSON-able config with at least `params` (stored parameters actually used). Raises
+        SizeError naming the smallest size when the budget is too small."""
+        raise NotImplementedError
+
+    @classmethod
+    def build(cls, config: dict) -> Any:
+        """The trainable torch module for a planned config (imports torch)."""
+        raise NotImplementedError
+
+    @classmethod
+    def build_decoder(cls, config: dict) -> Any:
+        """An empty decoder-only module for a config, to load stored tensors into."""
+        raise NotImplementedError
+
+    @classmethod
+    def size_error(cls, size: int | str, floor: int, shape: str) -> SizeError:
+        return SizeError(
+            f"{cls.name} cannot reach a size of {format_size(size)} at {shape}: "
+            f"its smallest size there is {format_size(floor)} ({floor} parameters)"
+        )
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    if not isinstance(value, str) or isinstance(default, str) or default is None:
+        return value
+    try:
+        if isinstance(default, bool):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, (list, tuple)):
+            return type(default)(type(default[0])(v) for v in value.replace("_", ",").split(",") if v)
+    except ValueError as exc:
+        raise NvbenchError(f"option {key}={value!r}: expected a value like {default!r}") from exc
+    return value

@@ -1,0 +1,47 @@
+"""Torch-side base classes shared by the neural representations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class NeuralRepresentation(nn.Module):
+    """A trainable representation. `forward(idx, frames)` gives (B,3,H,W) in [0,1];
+    `frames` is only used by hybrid methods (an encoder that is not stored)."""
+
+    hybrid: bool = False
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        self.config = config
+
+    def forward(self, idx: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def export(self, frames_of: Any = None) -> Decoder:
+        """The decoder-only module holding exactly what is stored. `frames_of(idx)` gives float
+        frames for hybrid methods (to compute their embeddings)."""
+        raise NotImplementedError
+
+
+class Decoder(nn.Module):
+    """What is stored and decoded: `forward(idx)` gives (B,3,H,W) in [0,1]; its state_dict is
+    the stored representation (weights and embeddings)."""
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        self.config = config
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def stored_parameters(self) -> int:
+        return sum(t.numel() for t in self.state_dict().values())
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

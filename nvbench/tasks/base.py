@@ -1,0 +1,78 @@
+"""The task protocol and the context a task runs in (pure Python at import)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from nvbench.jobs import Job
+from nvbench.methods import MethodPlugin
+from nvbench.recipe import Recipe
+from nvbench.results import Store
+from nvbench.video import Video
+
+
+@dataclass
+class TaskContext:
+    """Everything a task needs to run one job; tasks never look a method up by name."""
+
+    job: Job
+    method: type[MethodPlugin]
+    video: Video
+    store: Store
+    device: str
+    recipe: Recipe | None
+    method_options: dict[str, Any] = field(default_factory=dict)
+    task_options: dict[str, Any] = field(default_factory=dict)
+    progress: Callable[[dict[str, Any]], None] | None = None
+    channels_last: bool = True
+    amp: str | None = None
+
+    @property
+    def artifacts(self) -> Path:
+        return self.store.artifacts(self.job.key)
+
+    def base_record(self, **extra: Any) -> dict[str, Any]:
+        j, v = self.job, self.video
+        rec: dict[str, Any] = {
+            "method": j.method, "variant": "", "task": j.task, "dataset": j.dataset, "sequence": j.sequence,
+            "height": v.height, "width": v.width, "frames": v.num_frames, "size_target": j.size,
+            "params": None, "recipe": self.recipe.name if self.recipe else None, "seed": j.seed,
+            "preset": j.preset, "epoch": None, "split": "all", "psnr": None, "psnr_float": None,
+            "psnr_pooled": None, "ms_ssim": None, "bpp": None, "train_seconds": None, "decode_fps": None,
+            "status": "ok", "reason": "", "crop": _hw(j.crop), "resolution": f"{v.height}x{v.width}",
+            "colour": v.colour, "device": self.device,
+        }
+        rec.update(extra)
+        return rec
+
+
+def _hw(hw: tuple[int, int] | None) -> str | None:
+    return f"{hw[0]}x{hw[1]}" if hw else None
+
+
+class Task:
+    """Base class of task plugins."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ()
+    options: ClassVar[dict[str, Any]] = {}
+    #: the method must have at least one of these capabilities
+    needs_any: ClassVar[frozenset[str]] = frozenset()
+    #: whether the task trains a representation (so it needs a size and a recipe)
+    trains: ClassVar[bool] = True
+
+    @classmethod
+    def not_applicable(cls, method: type[MethodPlugin]) -> str | None:
+        """None when the task can run the method, else the reason it cannot."""
+        if cls.needs_any and not (cls.needs_any & method.capabilities):
+            return (f"{method.name} has none of the capabilities {cls.name} needs "
+                    f"({', '.join(sorted(cls.needs_any))})")
+        return None
+
+    def run(self, ctx: TaskContext) -> list[dict[str, Any]]:  # pragma: no cover - interface
+        raise NotImplementedError

@@ -1,0 +1,272 @@
+"""The one training loop every neural method shares.
+
+Schedule (warm-up + cosine, per iteration, over epochs or over a wall-clock budget), loss,
+seed, device, evaluation cadence, atomic checkpoints with exact resume, divergence detection
+and per-epoch callbacks (progress, convergence curves).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nvbench.recipe import Recipe
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """'auto' (or None) -> cuda, then mps, then cpu."""
+    if name in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+class FrameSource:
+    """uint8 frames (T,H,W,3) handed out as batches on the training device.
+
+    Small videos are copied once to the device as uint8 (T,3,H,W); large ones stay
+    memory-mapped and are gathered per batch. Floats exist only per batch.
+    """
+
+    def __init__(self, frames: np.ndarray, device: torch.device, channels_last: bool = True,
+                 resident_limit_bytes: int = 1 << 30):
+        self.frames = frames
+        self.device = device
+        self.channels_last = channels_last
+        self.num_frames, self.height, self.width = (int(x) for x in frames.shape[:3])
+        self._resident: torch.Tensor | None = None
+        if frames.nbytes <= resident_limit_bytes:
+            t = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous()
+            self._resident = t.to(device)
+
+    def uint8(self, idx: torch.Tensor) -> torch.Tensor:
+        if self._resident is not None:
+            return self._resident[idx.to(self._resident.device)]
+        order = np.asarray(idx.cpu().numpy())
+        batch = torch.from_numpy(np.ascontiguousarray(self.frames[np.sort(order)]))
+        if not np.all(order[:-1] <= order[1:]):
+            batch = batch[torch.from_numpy(np.argsort(np.argsort(order)))]
+        if self.device.type == "cuda":
+            batch = batch.pin_memory()
+        return batch.permute(0, 3, 1, 2).to(self.device, non_blocking=True)
+
+    def float(self, idx: torch.Tensor) -> torch.Tensor:
+        x = self.uint8(idx).float().div_(255.0)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def compute_loss(kind: str, pred: torch.Tensor, target: torch.Tensor,
+                 weight: torch.Tensor | None = None) -> torch.Tensor:
+    """'l2': MSE; 'l1'; 'fusion6': 0.7*L1 + 0.3*(1-SSIM) (NeRV's loss). `weight` (B,1,H,W) in
+    {0,1} restricts the loss to known pixels (inpainting)."""
+    if weight is not None:
+        w = weight.expand_as(pred)
+        denom = w.sum().clamp_min(1.0)
+        if kind == "l2":
+            return (((pred - target) ** 2) * w).sum() / denom
+        l1 = ((pred - target).abs() * w).sum() / denom
+        if kind == "l1":
+            return l1
+        pred, target = pred * w, target * w
+    elif kind == "l2":
+        return F.mse_loss(pred, target)
+    else:
+        l1 = F.l1_loss(pred, target)
+        if kind == "l1":
+            return l1
+    if kind == "fusion6":
+        from pytorch_msssim import ssim
+
+        return 0.7 * l1 + 0.3 * (1.0 - ssim(pred.float(), target.float(), data_range=1.0, size_average=True))
+    raise ValueError(f"unknown loss {kind!r} (known: l2, l1, fusion6)")
+
+
+@dataclass
+class TrainSettings:
+    epochs: int
+    recipe: Recipe
+    seed: int = 1
+    train_indices: Sequence[int] | None = None  # None: every frame
+    eval_epochs: Iterable[int] = ()  # 1-based epochs at which `evaluate` is called
+    budget_seconds: float | None = None  # lay the schedule over wall-clock time instead of epochs
+    checkpoint: Path | None = None  # resume from / write to this file
+    checkpoint_every: int = 5  # epochs
+    channels_last: bool = True
+    amp: str | None = None  # None | "bf16" | "fp16"
+    collapse_db: float = 10.0  # a drop of train PSNR this far below the best counts as divergence
+    input_transform: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # (frames, idx)
+    loss_weight: Callable[[torch.Tensor], torch.Tensor] | None = None  # idx -> (B,1,H,W)
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, Any]] = field(default_factory=list)  # one entry per epoch
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    train_seconds: float = 0.0
+    epochs_done: int = 0
+    steps: int = 0
+    status: str = "ok"  # ok | diverged
+    reason: str = ""
+    resumed_from: int = 0
+
+
+def _autocast(device: torch.device, amp: str | None):
+    if not amp:
+        return torch.autocast(device.type, enabled=False)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(
+    model: torch.nn.Module,
+    source: FrameSource,
+    settings: TrainSettings,
+    callbacks: Sequence[Callable[[dict[str, Any]], None]] = (),
+    evaluate: Callable[[torch.nn.Module, int], dict[str, Any]] | None = None,
+) -> TrainResult:
+    """Train `model` on `source`. Each epoch's log (epoch, loss, train_psnr, lr, seconds,
+    elapsed, eta) goes to every callback; at `eval_epochs`, `evaluate(model, epoch)` runs
+    (its time is not counted as training) and its result is added to the log."""
+    device = source.device
+    recipe = settings.recipe
+    seed_everything(settings.seed)
+    model.to(device)
+    if settings.channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=recipe.betas,
+                           weight_decay=recipe.weight_decay)
+    scaler = torch.amp.GradScaler(device.type, enabled=settings.amp == "fp16")
+    indices = torch.as_tensor(
+        list(settings.train_indices) if settings.train_indices is not None else range(source.num_frames)
+    )
+    if len(indices) == 0:
+        raise ValueError("the training split is empty")
+    bs = min(recipe.batch_size, len(indices))
+    steps_per_epoch = len(indices) // bs  # drop_last, as the official loaders do
+    total_steps = steps_per_epoch * settings.epochs
+    gen = torch.Generator().manual_seed(settings.seed)
+    result = TrainResult()
+    eval_epochs = set(settings.eval_epochs)
+    hybrid = getattr(model, "hybrid", False)
+
+    start_epoch, elapsed = 0, 0.0
+    if settings.checkpoint is not None and settings.checkpoint.is_file():
+        state = torch.load(settings.checkpoint, map_location=device, weights_only=False)  # our own file
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, elapsed = state["epoch"], state["elapsed"]
+        result.history, result.evaluations = state["history"], state["evaluations"]
+        result.resumed_from = start_epoch
+
+    step = start_epoch * steps_per_epoch
+    best_psnr = max((h["train_psnr"] for h in result.history), default=-math.inf)
+    epoch = start_epoch
+    while True:
+        if settings.budget_seconds is None and epoch >= settings.epochs:
+            break
+        if settings.budget_seconds is not None and elapsed >= settings.budget_seconds:
+            break
+        model.train()
+        t0 = time.perf_counter()
+        perm = indices[torch.randperm(len(indices), generator=gen)]
+        loss_sum = torch.zeros((), device=device)
+        mse_sum = torch.zeros((), device=device)
+        for b in range(steps_per_epoch):
+            idx = perm[b * bs : (b + 1) * bs]
+            if settings.budget_seconds is not None:
+                progress = (elapsed + time.perf_counter() - t0) / settings.budget_seconds
+                if progress >= 1.0:
+                    break
+            else:
+                progress = step / max(1, total_steps)
+            lr = recipe.lr_at(progress)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            target = source.float(idx)
+            inputs = settings.input_transform(target, idx) if settings.input_transform else target
+            weight = settings.loss_weight(idx).to(device) if settings.loss_weight else None
+            with _autocast(device, settings.amp):
+                pred = model(idx.to(device), inputs if hybrid else None)
+            pred = pred.float()
+            loss = compute_loss(recipe.loss, pred, target, weight)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            loss_sum += loss.detach()
+            mse_sum += F.mse_loss(pred.detach(), target)
+            step += 1
+        else:
+            b = steps_per_epoch
+        done = max(1, b if settings.budget_seconds is not None else steps_per_epoch)
+        loss_val = float(loss_sum) / done
+        seconds = time.perf_counter() - t0
+        elapsed += seconds
+        epoch += 1
+        train_psnr = -10 * math.log10(max(float(mse_sum) / done, 1e-12))
+        if settings.budget_seconds is not None:
+            eta = max(0.0, settings.budget_seconds - elapsed)
+            total_epochs = None
+        else:
+            eta = elapsed / (epoch - start_epoch) * (settings.epochs - epoch) if epoch > start_epoch else 0.0
+            total_epochs = settings.epochs
+        log = {"epoch": epoch, "epochs": total_epochs, "loss": loss_val, "train_psnr": train_psnr, "lr": lr,
+               "seconds": seconds, "elapsed": elapsed, "eta": eta}
+        result.history.append(log)
+        if not math.isfinite(loss_val):
+            result.status, result.reason = "diverged", f"loss is {loss_val} at epoch {epoch}"
+        elif epoch > 3 and train_psnr < best_psnr - settings.collapse_db:
+            result.status = "diverged"
+            result.reason = f"train PSNR collapsed to {train_psnr:.2f} dB at epoch {epoch} (best {best_psnr:.2f})"
+        best_psnr = max(best_psnr, train_psnr)
+        last = settings.budget_seconds is not None and elapsed >= settings.budget_seconds
+        if evaluate is not None and result.status == "ok" and (epoch in eval_epochs or (last and eval_epochs)):
+            model.eval()
+            ev = evaluate(model, epoch)
+            ev = {"epoch": epoch, "elapsed": elapsed, **ev}
+            result.evaluations.append(ev)
+            log["eval"] = ev
+        for cb in callbacks:
+            cb(log)
+        if result.status != "ok":
+            break
+        if settings.checkpoint is not None and epoch % max(1, settings.checkpoint_every) == 0:
+            _atomic_save(
+                {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                 "torch_rng": torch.get_rng_state(), "epoch": epoch, "elapsed": elapsed,
+                 "history": result.history, "evaluations": result.evaluations},
+                settings.checkpoint,
+            )
+    result.train_seconds = elapsed
+    result.epochs_done = epoch
+    result.steps = step
+    model.eval()
+    return result

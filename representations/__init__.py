@@ -1,0 +1,1 @@
+"""Built-in methods, each a plugin exactly as a third-party package would write one."""

@@ -1,0 +1,148 @@
+"""HNeRV's torch modules (imported only when a model is built)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nvbench.nn import Decoder, NeuralRepresentation
+
+
+class ChannelsFirstLayerNorm(nn.Module):
+    """LayerNorm over the channel axis of (B,C,H,W), eps 1e-6 (ConvNeXt)."""
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, x.shape[-1:], self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class ConvNeXtBlock(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pw1 = nn.Linear(dim, 4 * dim)
+        self.pw2 = nn.Linear(4 * dim, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), 1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dwconv(x).permute(0, 2, 3, 1)
+        y = self.pw2(F.gelu(self.pw1(self.norm(y)))) * self.gamma
+        return x + y.permute(0, 3, 1, 2)
+
+
+class ConvNeXtEncoder(nn.Module):
+    """One stage per stride: non-overlapping patchify conv (+ channels-first LayerNorm) and one
+    ConvNeXt block; every stage has c1 channels except the last, which has the embedding dim."""
+
+    def __init__(self, strides: list[int], enc_dim: int, embed_dim: int):
+        super().__init__()
+        dims = [enc_dim] * (len(strides) - 1) + [embed_dim]
+        self.down = nn.ModuleList()
+        self.blocks = nn.ModuleList()
+        cin = 3
+        for i, (s, c) in enumerate(zip(strides, dims)):
+            if i == 0:
+                self.down.append(nn.Sequential(nn.Conv2d(cin, c, s, stride=s), ChannelsFirstLayerNorm(c)))
+            else:
+                self.down.append(nn.Sequential(ChannelsFirstLayerNorm(cin), nn.Conv2d(cin, c, s, stride=s)))
+            self.blocks.append(ConvNeXtBlock(c))
+            cin = c
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for down, block in zip(self.down, self.blocks):
+            x = block(down(x))
+        return x
+
+
+class HNeRVBlock(nn.Module):
+    """Conv k x k (C_in -> C_out*s^2) -> PixelShuffle(s) -> GELU."""
+
+    def __init__(self, cin: int, cout: int, stride: int, kernel: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout * stride * stride, kernel, padding=(kernel - 1) // 2)
+        self.shuffle = nn.PixelShuffle(stride) if stride > 1 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(self.shuffle(self.conv(x)))
+
+
+class HNeRVDecoderNet(nn.Module):
+    """Embedding (B,d,h,w) -> frame (B,3,H,W): 1x1 conv + GELU, the blocks, 3x3 head, 0.5*tanh+0.5."""
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        d, c2 = config["embed_dim"], config["c2"]
+        self.stem = nn.Conv2d(d, c2, 1)
+        blocks, cin = [], c2
+        for s, k, cout in zip(config["strides"], config["kernels"], config["widths"]):
+            blocks.append(HNeRVBlock(cin, cout, s, k))
+            cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Conv2d(cin, 3, 3, padding=1)
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(F.gelu(self.stem(emb)))
+        return torch.tanh(self.head(x)) * 0.5 + 0.5
+
+
+class HNeRV(NeuralRepresentation):
+    hybrid = True
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__(config)
+        self.encoder = ConvNeXtEncoder(config["strides"], config["enc_dim"], config["embed_dim"])
+        self.decoder = HNeRVDecoderNet(config)
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.encoder(frames)
+
+    def forward(self, idx: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
+        if frames is None:
+            raise ValueError("HNeRV is hybrid: forward needs the frames to encode")
+        return self.decoder(self.encoder(frames))
+
+    @torch.no_grad()
+    def export(self, frames_of: Any = None) -> HNeRVDecoder:
+        n = self.config["frames"]
+        embs = []
+        for s in range(0, n, 16):
+            idx = torch.arange(s, min(n, s + 16))
+            embs.append(self.encoder(frames_of(idx)).float().contiguous())
+        dec = HNeRVDecoder(self.config)
+        dec.net.load_state_dict(self.decoder.state_dict())
+        dec.embeddings.copy_(torch.cat(embs).to(dec.embeddings.device))
+        return dec.to(next(self.parameters()).device)
+
+
+class HNeRVDecoder(Decoder):
+    """The stored HNeRV: per-frame embeddings (N,d,h,w) and the decoder network."""
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__(config)
+        gh, gw = config["embed_hw"]
+        self.register_buffer("embeddings", torch.zeros(config["frames"], config["embed_dim"], gh, gw))
+        self.net = HNeRVDecoderNet(config)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.net(self.embeddings[idx.to(self.embeddings.device)])
+
+    def decode_embeddings(self, emb: torch.Tensor) -> torch.Tensor:
+        return self.net(emb)
