@@ -69,8 +69,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nvbench.runner import RunRequest, expand, run_jobs
     from nvbench.results import Store
+    from nvbench.runner import RunRequest, expand, run_jobs
     from nvbench.table import RESULT_COLUMNS, render
 
     req = RunRequest(
