@@ -1,4 +1,4 @@
-"""The `nvbench` command: run | list (more subcommands plug in here)."""
+"""The `nvbench` command: run | list, plus the subcommands of nvbench/commands/."""
 
 from __future__ import annotations
 
@@ -145,7 +145,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="registered methods, tasks, datasets and presets")
     ls.set_defaults(func=cmd_list)
+    _add_command_modules(sub)
     return p
+
+
+def _add_command_modules(sub: Any) -> None:
+    """Every module in nvbench/commands/ with `register(subparsers)` adds its subcommands
+    (data, report, compare, decode, ...), so new commands never edit this file."""
+    import importlib
+    import pkgutil
+
+    import nvbench.commands as pkg
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"nvbench.commands.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

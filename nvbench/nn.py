@@ -21,6 +21,20 @@ class NeuralRepresentation(nn.Module):
     def forward(self, idx: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
+    #: how this representation can produce a frame it was not trained on (interpolation task);
+    #: index-based methods decode the held-out index directly ("index").
+    interpolation_variants: tuple[str, ...] = ()
+
+    @torch.no_grad()
+    def interpolate(self, variant: str, idx: torch.Tensor, frames_of: Any, train_indices: list[int]) -> torch.Tensor:
+        """Frames (B,3,H,W) for held-out indices `idx`. `frames_of(idx)` gives float frames
+        (for hybrid variants that encode a held-out frame); `train_indices` are the frames the
+        model was trained on (for variants that use neighbours)."""
+        if variant == "index" and "index" in self.interpolation_variants:
+            return self.forward(idx, None)
+        raise ValueError(f"{type(self).__name__} has no interpolation variant {variant!r} "
+                         f"(it has: {', '.join(self.interpolation_variants) or 'none'})")
+
     @torch.no_grad()
     def export(self, frames_of: Any = None) -> Decoder:
         """The decoder-only module holding exactly what is stored. `frames_of(idx)` gives float

@@ -119,6 +119,26 @@ class HNeRV(NeuralRepresentation):
             raise ValueError("HNeRV is hybrid: forward needs the frames to encode")
         return self.decoder(self.encoder(frames))
 
+    interpolation_variants = ("interp-embed", "encode-frame")
+
+    @torch.no_grad()
+    def interpolate(self, variant: str, idx: torch.Tensor, frames_of: Any, train_indices: list[int]) -> torch.Tensor:
+        """'encode-frame' (the paper's HNeRV-dagger): the held-out frame goes through the encoder.
+        'interp-embed': the mean of the nearest trained neighbours' embeddings (one neighbour at
+        the ends) — what the stored representation alone allows."""
+        if variant == "encode-frame":
+            return self.decoder(self.encoder(frames_of(idx)))
+        if variant == "interp-embed":
+            trained = sorted(train_indices)
+            embs = []
+            for i in idx.tolist():
+                lower = [t for t in trained if t < i][-1:]
+                upper = [t for t in trained if t > i][:1]
+                nb = torch.as_tensor(lower + upper)
+                embs.append(self.encoder(frames_of(nb)).mean(0, keepdim=True))
+            return self.decoder(torch.cat(embs))
+        return super().interpolate(variant, idx, frames_of, train_indices)
+
     @torch.no_grad()
     def export(self, frames_of: Any = None) -> HNeRVDecoder:
         n = self.config["frames"]
