@@ -18,6 +18,8 @@ REPRESENTATION = "representation"  # trainable: build for a shape and size, map 
 HYBRID = "hybrid"  # needs the frames at encode time (an encoder that is not stored)
 CODEC = "codec"  # encode frames at a quality to bytes, decode bytes to frames
 ANCHOR = "anchor"  # a non-learned reference method
+INTERPOLATE = "interpolate"  # produces a held-out frame from its neighbours (interpolation anchors)
+INPAINT = "inpaint"  # fills masked pixels of a frame without training (inpainting anchors)
 
 
 class MethodPlugin:
@@ -64,6 +66,20 @@ class MethodPlugin:
     @classmethod
     def build_decoder(cls, config: dict) -> Any:
         """An empty decoder-only module for a config, to load stored tensors into."""
+        raise NotImplementedError
+
+    # Anchors (non-learned; numpy only) -------------------------------------------------------
+    @classmethod
+    def interpolate_frames(cls, before: Any, after: Any, weight_after: Any, options: dict[str, Any]) -> Any:
+        """INTERPOLATE: frames between two trained neighbours. before/after: uint8 (B,H,W,3);
+        weight_after: (B,) position of the held-out frame between them in [0,1] (0.5 for
+        every-other-frame). Returns float32 (B,H,W,3) in [0,1]."""
+        raise NotImplementedError
+
+    @classmethod
+    def inpaint_frames(cls, masked: Any, masks: Any, options: dict[str, Any]) -> Any:
+        """INPAINT: fill the masked pixels. masked: uint8 (B,H,W,3) with masked pixels 0;
+        masks: bool (B,H,W), True where a pixel is missing. Returns float32 (B,H,W,3) in [0,1]."""
         raise NotImplementedError
 
     @classmethod
