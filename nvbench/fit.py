@@ -8,6 +8,7 @@ models/<train-key>/, with a checkpoint that lets a killed run resume.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from nvbench.jobs import digest
 from nvbench.nn import Decoder, NeuralRepresentation
 from nvbench.results import write_json_atomic
 from nvbench.tasks.base import TaskContext
-from nvbench.train import FrameSource, TrainResult, TrainSettings, pick_device, train
+from nvbench.train import FrameSource, TrainResult, TrainSettings, pick_device, seed_everything, train
 
 
 @dataclass
@@ -69,6 +70,9 @@ def fit_representation(
     key = train_key(ctx, config, split or {}, epochs)
     folder = ctx.store.models(key)
     source = FrameSource(ctx.video.frames, device, channels_last=ctx.channels_last)
+    # Seed before building: the initial weights must depend on the job's seed only, not on
+    # which jobs ran before in this process (workers run many jobs; results must not differ).
+    seed_everything(ctx.job.seed)
     model = ctx.method.build(config)
     meta_path, model_path = folder / "meta.json", folder / "model.pt"
     if meta_path.is_file() and model_path.is_file() and not eval_epochs:
@@ -88,7 +92,9 @@ def fit_representation(
         result = train(model, source, settings, callbacks=cbs, evaluate=evaluate)
         reused = False
         if result.status == "ok":
-            torch.save(model.state_dict(), model_path)
+            tmp = model_path.with_name(f".{model_path.name}.{os.getpid()}.tmp")
+            torch.save(model.state_dict(), tmp)
+            os.replace(tmp, model_path)  # atomic: a killed run never leaves half a model
             write_json_atomic(meta_path, {"config": config, "result": result.__dict__, "job": ctx.job.identity()})
             (folder / "checkpoint.pt").unlink(missing_ok=True)
     decoder = model.export(source.float).eval()
