@@ -65,6 +65,33 @@ class Task:
     needs_any: ClassVar[frozenset[str]] = frozenset()
     #: whether the task trains a representation (so it needs a size and a recipe)
     trains: ClassVar[bool] = True
+    #: allowed values of options that take one of a few words
+    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: (key, header, digits) columns of the CLI's table for this task (None: the default columns)
+    table_columns: ClassVar[list[tuple[str, str, int]] | None] = None
+
+    @classmethod
+    def coerce_option(cls, key: str, value: Any) -> Any:
+        """One `--set KEY=VALUE` for this task: a known key, converted to the default's type and
+        checked against `option_choices` (the runner calls this while expanding jobs)."""
+        from nvbench.errors import NvbenchError, UnknownNameError
+        from nvbench.methods import _coerce
+
+        if key not in cls.options:
+            raise UnknownNameError(f"option of task {cls.name}", key, cls.options)
+        value = _coerce(key, value, cls.options[key])
+        choices = cls.option_choices.get(key)
+        if choices and value not in choices:
+            raise NvbenchError(f"task {cls.name}: {key}={value!r} is not one of {', '.join(choices)}")
+        return value
+
+    @classmethod
+    def resolve_options(cls, overrides: dict[str, Any] | None) -> dict[str, Any]:
+        """The task's defaults updated by validated overrides."""
+        opts = dict(cls.options)
+        for k, v in (overrides or {}).items():
+            opts[k] = cls.coerce_option(k, v)
+        return opts
 
     @classmethod
     def not_applicable(cls, method: type[MethodPlugin]) -> str | None:
