@@ -95,6 +95,11 @@ class Registry:
             raise UnavailableError(f"{self.kind} {name!r} is unavailable here: {reason}")
         return plugin.load()
 
+    def entries(self) -> dict[str, str]:
+        """name -> 'module:attr' of every plugin known here (entry points and `register`ed ones),
+        so worker processes can recreate the same registry."""
+        return {name: p.entry_point.value for name, p in self._scan().items()}
+
     def register(self, name: str, value: str) -> None:
         """Add a plugin by 'module:attr' (for tests and notebooks; packages use entry points)."""
         self._scan()[name] = Plugin(self.kind, name, EntryPoint(name, value, GROUPS[self.kind]))
