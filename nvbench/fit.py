@@ -61,22 +61,29 @@ def fit_representation(
     eval_epochs: Sequence[int] = (),
     evaluate: Callable | None = None,
     callbacks: Sequence[Callable[[dict[str, Any]], None]] = (),
+    source: FrameSource | None = None,
 ) -> Fitted:
     """Train (or load the already trained) representation for this job's configuration.
-    `split` describes train_indices / masks for the cache key (e.g. {"train": "even"})."""
+    `split` describes train_indices / masks for the cache key (e.g. {"train": "even"}).
+    A model trained with `eval_epochs` is reused only by a run asking for the same epochs (its
+    evaluations come back in `result.evaluations`). `source`: the task's FrameSource, so that
+    its `evaluate` callback and training share one copy of the frames. Hybrid methods export
+    their embeddings from `input_transform(frames)` (inpainting: the masked frames)."""
     device = pick_device(ctx.device)
     epochs = ctx.job.epochs if epochs is None else epochs
     config = plan_for(ctx)
     key = train_key(ctx, config, split or {}, epochs)
     folder = ctx.store.models(key)
-    source = FrameSource(ctx.video.frames, device, channels_last=ctx.channels_last)
+    if source is None:
+        source = FrameSource(ctx.video.frames, device, channels_last=ctx.channels_last)
     # Seed before building: the initial weights must depend on the job's seed only, not on
     # which jobs ran before in this process (workers run many jobs; results must not differ).
     seed_everything(ctx.job.seed)
     model = ctx.method.build(config)
     meta_path, model_path = folder / "meta.json", folder / "model.pt"
-    if meta_path.is_file() and model_path.is_file() and not eval_epochs:
-        meta = json.loads(meta_path.read_text())
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() and model_path.is_file() else None
+    wanted_evals = sorted(set(eval_epochs))
+    if meta is not None and (not wanted_evals or meta.get("eval_epochs") == wanted_evals):
         model.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
         model.to(device).eval()
         result = TrainResult(**meta["result"])
@@ -95,7 +102,12 @@ def fit_representation(
             tmp = model_path.with_name(f".{model_path.name}.{os.getpid()}.tmp")
             torch.save(model.state_dict(), tmp)
             os.replace(tmp, model_path)  # atomic: a killed run never leaves half a model
-            write_json_atomic(meta_path, {"config": config, "result": result.__dict__, "job": ctx.job.identity()})
+            write_json_atomic(meta_path, {"config": config, "result": result.__dict__, "job": ctx.job.identity(),
+                                          "eval_epochs": wanted_evals})
             (folder / "checkpoint.pt").unlink(missing_ok=True)
-    decoder = model.export(source.float).eval()
+    frames_of = source.float
+    if input_transform is not None:
+        def frames_of(idx):  # noqa: F811 - what the encoder saw in training
+            return input_transform(source.float(idx), idx)
+    decoder = model.export(frames_of).eval()
     return Fitted(model, decoder, config, result, source, key, reused)
