@@ -36,14 +36,19 @@ class RunRequest:
     budget_seconds: float | None = None
 
 
-def split_settings(settings: dict[str, Any], method: Any, task: Any) -> tuple[dict, dict]:
-    """Route each KEY=VALUE to the method's or the task's options; unknown keys are errors."""
+def split_settings(settings: dict[str, Any], method: Any, task: Any,
+                   known_elsewhere: Sequence[str] = ()) -> tuple[dict, dict]:
+    """Route each KEY=VALUE to the method's or the task's options. A key neither knows is an
+    error, unless another method or task of the same run knows it (`known_elsewhere`, e.g.
+    `--set mask=central` in a run of convergence and inpainting): then it is not this pair's."""
     m_opts, t_opts = {}, {}
     for k, v in settings.items():
         if k in method.options:
             m_opts[k] = v
         elif k in task.options:
             t_opts[k] = task.coerce_option(k, v) if hasattr(task, "coerce_option") else v
+        elif k in known_elsewhere:
+            continue
         else:
             raise UnknownNameError(f"option of {method.name} or {task.name}", k,
                                    list(method.options) + list(task.options))
@@ -66,6 +71,8 @@ def expand(req: RunRequest) -> list[Job]:
     """All jobs of a request, with sizes validated by each method's (pure Python) plan."""
     preset = get_preset(req.preset)
     jobs: list[Job] = []
+    known_options = {k for name in req.methods for k in registry.methods.get(name).options}
+    known_options |= {k for name in req.tasks for k in registry.tasks.get(name).options}
     for ds_name in req.datasets:
         ds = registry.datasets.get(ds_name)()
         card = ds.card
@@ -81,7 +88,7 @@ def expand(req: RunRequest) -> list[Job]:
                 method = registry.methods.get(m_name)
                 for t_name in req.tasks:
                     task = registry.tasks.get(t_name)
-                    m_opts, t_opts = split_settings(req.settings, method, task)
+                    m_opts, t_opts = split_settings(req.settings, method, task, known_options)
                     trains = method.has(REPRESENTATION) and task.trains
                     sizes = (req.sizes or [preset.default_size]) if trains else [None]
                     recipe = resolve_recipe(req.recipe, method.recipe).name if trains and method.recipe else "-"
