@@ -71,7 +71,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from nvbench.results import Store
     from nvbench.runner import RunRequest, expand, run_jobs
-    from nvbench.table import RESULT_COLUMNS, render
+    from nvbench.table import render_by_task
 
     req = RunRequest(
         methods=_csv(args.method), tasks=_csv(args.task), datasets=_csv(args.dataset),
@@ -105,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     records = [r for p in payloads for r in p.get("records", [])]
     skipped = sum(1 for p in payloads if p.get("skipped"))
     print()
-    print(render(records, RESULT_COLUMNS))
+    print(render_by_task(records))
     failed = [r for r in records if r.get("status") in ("failed", "diverged")]
     for r in failed:
         print(f"{r['method']}/{r['task']}: {r['status']}: {r.get('reason')}")

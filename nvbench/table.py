@@ -45,3 +45,23 @@ RESULT_COLUMNS = [
     ("psnr", "PSNR", 2), ("ms_ssim", "MS-SSIM", 4), ("bpp", "bpp", 4), ("train_seconds", "train s", 1),
     ("decode_fps", "decode fps", 1), ("status", "status", 0),
 ]
+
+
+def render_by_task(records: Sequence[dict[str, Any]]) -> str:
+    """One table per task (in order of first appearance), each with the task's own columns
+    (`Task.table_columns`, else RESULT_COLUMNS); a single task prints just its table."""
+    from nvbench import registry
+
+    tasks = list(dict.fromkeys(str(r.get("task")) for r in records))
+    out = []
+    for name in tasks:
+        try:
+            columns = getattr(registry.tasks.get(name), "table_columns", None) or RESULT_COLUMNS
+        except Exception:  # a record of a task no longer installed still prints
+            columns = RESULT_COLUMNS
+        rows = [r for r in records if str(r.get("task")) == name]
+        if len(tasks) > 1:
+            out.append(f"== {name} ==")
+        out.append(render(rows, columns))
+        out.append("")
+    return "\n".join(out).rstrip("\n")
