@@ -1,0 +1,162 @@
+"""E-NeRV (Li et al., ECCV 2022) as its official code defines it (SPEC §1.2).
+
+Temporal code PE(t) -> MLP(512 -> 256); spatial tokens from the PE of a fixed gh x gw grid ->
+Linear(256), attention block 1 (1 head), x temporal code, attention block 2 (8 heads), no
+LayerNorm, Linear -> fc_dim map; before every stage InstanceNorm + a temporal affine
+modulation from a second PE branch; stage 0 is the up-block (conv -> PixelShuffle -> conv);
+1x1 head with sigmoid. t = i/(N-1).
+
+Sizes: `--size released` is cfgs/E-NeRV-bunny.yaml (12,490,314 trainable parameters at
+720x1280; E-NeRV's main.py also counts the 288 values of the fixed token grid: 12,490,602).
+E-NeRV publishes no size formula and its width-independent parts alone hold ~1.05M, so any
+other budget scales every width (MLP, token, FFN, head dim, modulation, fc_dim, lower width) by
+one factor f, solved on the exact count (monotone in f) and recorded as `width_scaled`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from nvbench.errors import NvbenchError
+from nvbench.methods import REPRESENTATION, MethodPlugin
+from nvbench.recipe import NERV_RECIPE
+from representations.nerv import nerv_grid
+
+#: the widths that scale together (released values)
+WIDTHS = ("stem_dim", "block_dim", "mlp_dim", "dim_head", "t_dim", "fc_dim", "lower_width")
+
+
+def scaled_widths(o: dict[str, Any], f: float) -> dict[str, int]:
+    w = {k: max(1, int(math.floor(o[k] * f + 0.5))) for k in WIDTHS}
+    w["fc_dim"] = max(4, w["fc_dim"])  # the up-block's inner width fc_dim // 4 must be >= 1
+    return w
+
+
+def enerv_stage_widths(fc_dim: int, n: int, expansion: float, reduction: int, lower: int, strides) -> list[int]:
+    widths, c = [], fc_dim
+    for i, s in enumerate(strides[:n]):
+        c = int(c * expansion) if i == 0 else max(c // (1 if s == 1 else reduction), lower)
+        widths.append(c)
+    return widths
+
+
+def enerv_params(o: dict[str, Any], w: dict[str, int], strides) -> dict[str, int]:
+    """Exact trainable parameter count, per part (mirrors [E] model/E_NeRV.py)."""
+    L, Lxy, Ltm = 2 * o["pe_l"], 2 * o["xy_l"], 2 * o["tm_l"]
+    stem, blk, mlp, dh, td, fc = (w[k] for k in ("stem_dim", "block_dim", "mlp_dim", "dim_head", "t_dim", "fc_dim"))
+
+    def transformer(heads: int) -> int:
+        inner = heads * dh
+        out = 0 if (heads == 1 and dh == blk) else inner * blk + blk
+        return blk * 3 * inner + out + (blk * mlp + mlp) + (mlp * blk + blk)
+
+    parts = {
+        "t_mlp": L * stem + stem + stem * blk + blk,
+        "xy_mlp": 2 * Lxy * blk + blk,
+        "trans1": transformer(o["heads"][0]),
+        "trans2": transformer(o["heads"][1]),
+        "toconv": 0 if blk == fc else blk * fc + fc,
+        "t_branch": Ltm * td + td + td * td + td,
+    }
+    widths = enerv_stage_widths(fc, len(strides), o["expansion"], o["reduction"], w["lower_width"], strides)
+    mod = conv = 0
+    cin = fc
+    for i, (s, cout) in enumerate(zip(strides, widths)):
+        mod += td * 2 * cin + 2 * cin
+        if i == 0 and cin <= cout:  # Conv_Up_Block, expanding branch
+            q = cin // 4
+            conv += cin * q * s * s * 9 + q * s * s + q * cout * 9 + cout
+        elif i == 0:
+            conv += cin * cout * 9 + cout + cout * cout * s * s * 9 + cout * s * s
+        else:
+            conv += cin * cout * s * s * 9 + cout * s * s
+        cin = cout
+    parts.update(modulation=mod, convs=conv, head=cin * 3 + 3)
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+class ENeRVMethod(MethodPlugin):
+    name = "enerv"
+    version = "1"
+    description = ("E-NeRV: temporal + spatial (9x16 token, 2 attention blocks) codes, temporal modulation per "
+                   "stage, up-block stage 0, sigmoid head; sizes by one width factor (`released` = 12.49M)")
+    capabilities = frozenset({REPRESENTATION})
+    recipe = NERV_RECIPE  # E-NeRV's recipe is NeRV's: Fusion6, Adam(0.5, 0.999), lr 5e-4, 20% warm-up, batch 1
+    index_normalisation = "i/(N-1)"
+    options: ClassVar[dict[str, Any]] = {
+        "pe_b": 1.25,
+        "pe_l": 80,
+        "xy_l": 80,
+        "tm_l": 80,
+        "stem_dim": 512,
+        "block_dim": 256,
+        "mlp_dim": 128,
+        "dim_head": 64,
+        "t_dim": 128,  # the temporal-modulation branch (hard-coded 128 in [E])
+        "fc_dim": 196,
+        "lower_width": 96,
+        "heads": [1, 8],
+        "expansion": 3.0,
+        "reduction": 2,
+        "grid_w": 16,
+        "strides": [],
+    }
+
+    @classmethod
+    def plan(cls, frames: int, height: int, width: int, size: int | str, options: dict[str, Any]) -> dict:
+        o = cls.resolve_options(options)
+        gh, gw, strides = nerv_grid(height, width, o["grid_w"], o["strides"], method=cls.name)
+
+        def count(f: float) -> int:
+            return enerv_params(o, scaled_widths(o, f), strides)["total"]
+
+        f_min = 1.0 / o["dim_head"]  # every width >= 1
+        floor = count(f_min)
+        shape = f"{frames} frames of {height}x{width}"
+        if isinstance(size, str):
+            if size.lower() != "released":
+                raise NvbenchError(f"enerv: unknown named size {size!r} (known: released)")
+            f = 1.0
+        else:
+            if size < floor:
+                raise cls.size_error(size, floor, shape)
+            lo, hi = f_min, 1.0
+            while count(hi) <= size:
+                hi *= 2
+            for _ in range(60):  # the largest f whose count fits the budget
+                mid = (lo + hi) / 2
+                if count(mid) <= size:
+                    lo = mid
+                else:
+                    hi = mid
+            f = lo
+            if count(hi) - size < size - count(lo):  # the nearer of the two sides of the step
+                f = hi
+        w = scaled_widths(o, f)
+        parts = enerv_params(o, w, strides)
+        widths = enerv_stage_widths(w["fc_dim"], len(strides), o["expansion"], o["reduction"], w["lower_width"],
+                                    strides)
+        return {
+            "frames": frames, "height": height, "width": width,
+            "pe_b": o["pe_b"], "pe_l": o["pe_l"], "xy_l": o["xy_l"], "tm_l": o["tm_l"], "index_norm": "i/(N-1)",
+            **w, "heads": list(o["heads"]), "expansion": o["expansion"], "reduction": o["reduction"],
+            "fc_hw": [gh, gw], "strides": list(strides), "widths": widths,
+            "width_scaled": f != 1.0, "width_scale": round(f, 6), "named_size": size if isinstance(size, str) else None,
+            "params_parts": {k: v for k, v in parts.items() if k != "total"},
+            "params": parts["total"],
+            "params_paper": parts["total"] + 2 * gh * gw,  # [E] main.py also counts the fixed token grid
+        }
+
+    @classmethod
+    def build(cls, config: dict) -> Any:
+        from representations.enerv_net import ENeRV
+
+        return ENeRV(config)
+
+    @classmethod
+    def build_decoder(cls, config: dict) -> Any:
+        from representations.enerv_net import ENeRVDecoder
+
+        return ENeRVDecoder(config)

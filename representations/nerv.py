@@ -1,0 +1,151 @@
+"""NeRV (Chen et al., NeurIPS 2021) as its paper and official code define it (SPEC §1.1).
+
+Frame index t = i/N -> positional encoding (b = 1.25, l = 80, interleaved sin/cos, computed in
+float64) -> MLP stem 2l -> 512 -> gh*gw*fc_dim -> NeRV blocks (conv 3x3 -> PixelShuffle -> GELU)
+-> 1x1 head -> (tanh+1)/2. The whole network is the stored representation.
+
+Sizes: at and above NeRV-S (fc_dim 26) the paper's family applies (stem 512, lower width 96,
+fc_dim grows: NeRV-S/M/L = 26/58/112). Below NeRV-S every width (stem, fc_dim, lower width) is
+NeRV-S's scaled by one factor, recorded as `width_scaled` (with lower width 96 the unscaled
+family has a floor near 1.1M at 640x1280 and cannot reach the small ladders at all).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from nvbench.errors import NvbenchError
+from nvbench.methods import REPRESENTATION, MethodPlugin
+from nvbench.recipe import NERV_RECIPE
+from representations.strides import prime_factors, split_strides
+
+NAMED_FC_DIM = {"nerv-s": 26, "nerv-m": 58, "nerv-l": 112}  # README Bunny commands (9_16_C)
+
+
+def nerv_grid(height: int, width: int, grid_w: int, strides: list[int] | tuple[int, ...] = (),
+              max_stages: int = 5, method: str = "nerv") -> tuple[int, int, tuple[int, ...]]:
+    """(gh, gw, strides): the grid is the frame size over the product of the strides, with gw
+    fixed (16, as NeRV's 9x16 at 720p/1080p): 720x1280 -> 9x16 (5,2,2,2,2), 1080x1920 -> 9x16
+    (5,3,2,2,2), 640x1280 -> 8x16 (5,2,2,2,2), 160x320 -> 8x16 (5,2,2). Stages are the prime
+    factors of the product (merged down to `max_stages`), never stride-1 padding: a smaller
+    frame drops the finest up-sampling stages and keeps the grid."""
+    if strides:
+        product = math.prod(strides)
+        if height % product or width % product:
+            raise NvbenchError(f"{method}: strides {list(strides)} do not divide {height}x{width}")
+        return height // product, width // product, tuple(int(s) for s in strides)
+    if width % grid_w or height % (width // grid_w):
+        raise NvbenchError(
+            f"{method} needs a frame width divisible by its grid width {grid_w} and a height divisible "
+            f"by width/{grid_w}; {height}x{width} is not (e.g. 160x320, 640x1280, 720x1280), "
+            f"or pass --set strides=..."
+        )
+    product = width // grid_w
+    stages = max(1, min(max_stages, len(prime_factors(product)))) if product > 1 else 1
+    return height // product, grid_w, split_strides(product, stages) if product > 1 else (1,)
+
+
+def nerv_widths(fc_dim: int, n_stages: int, expansion: float, reduction: int, lower_width: int) -> list[int]:
+    """Stage 0: int(fc_dim*expansion); later stages max(C_in // reduction, lower_width)."""
+    widths, c = [], fc_dim
+    for i in range(n_stages):
+        c = int(c * expansion) if i == 0 else max(c // reduction, lower_width)
+        widths.append(c)
+    return widths
+
+
+def nerv_params(pe_l: int, stem: int, fc_dim: int, grid: tuple[int, int], strides, widths) -> int:
+    """Exact count: two Linear layers, the conv blocks, the 1x1 head (all with bias)."""
+    cells = grid[0] * grid[1]
+    n = 2 * pe_l * stem + stem + stem * cells * fc_dim + cells * fc_dim
+    cin = fc_dim
+    for s, cout in zip(strides, widths):
+        n += cin * cout * s * s * 9 + cout * s * s
+        cin = cout
+    return n + cin * 3 + 3
+
+
+def _scaled(base: int, f: float) -> int:
+    return max(1, int(math.floor(base * f + 0.5)))
+
+
+class NeRVMethod(MethodPlugin):
+    name = "nerv"
+    version = "1"
+    description = ("NeRV: index -> PE(1.25, 80) -> MLP -> NeRV blocks (conv3x3, PixelShuffle, GELU) -> 1x1 head "
+                   "(the NeRV paper's model; HNeRV-paper comparisons use nerv-hnerv)")
+    capabilities = frozenset({REPRESENTATION})
+    recipe = NERV_RECIPE
+    index_normalisation = "i/N"
+    options: ClassVar[dict[str, Any]] = {
+        "pe_b": 1.25,
+        "pe_l": 80,  # paper default; the README Bunny commands use 40
+        "stem_dim": 512,
+        "base_fc_dim": 26,  # NeRV-S: the family below it is NeRV-S with every width scaled
+        "expansion": 1.0,
+        "reduction": 2,
+        "lower_width": 96,
+        "grid_w": 16,
+        "strides": [],  # empty: chosen from the frame size (see nerv_grid)
+    }
+
+    @classmethod
+    def plan(cls, frames: int, height: int, width: int, size: int | str, options: dict[str, Any]) -> dict:
+        o = cls.resolve_options(options)
+        gh, gw, strides = nerv_grid(height, width, o["grid_w"], o["strides"], method=cls.name)
+        n = len(strides)
+
+        def count(stem: int, fc: int, lower: int) -> int:
+            return nerv_params(o["pe_l"], stem, fc, (gh, gw), strides,
+                               nerv_widths(fc, n, o["expansion"], o["reduction"], lower))
+
+        base = (o["stem_dim"], o["base_fc_dim"], o["lower_width"])
+        shape = f"{frames} frames of {height}x{width}"
+        floor = count(1, 1, 1)
+        scale, named = 1.0, None
+        if isinstance(size, str):
+            if size.lower() not in NAMED_FC_DIM:
+                raise NvbenchError(f"nerv: unknown named size {size!r} (known: {', '.join(NAMED_FC_DIM)})")
+            named = size.lower()
+            stem, fc, lower = o["stem_dim"], NAMED_FC_DIM[named], o["lower_width"]
+        elif size < floor:
+            raise cls.size_error(size, floor, shape)
+        elif size >= count(*base):
+            stem, lower = o["stem_dim"], o["lower_width"]
+            fc = o["base_fc_dim"]
+            while count(stem, fc + 1, lower) <= size:
+                fc += 1
+        else:  # every width scaled by one factor: the largest f whose count fits the budget
+            lo, hi = 0.0, 1.0
+            for _ in range(60):
+                mid = (lo + hi) / 2
+                if count(*(_scaled(b, mid) for b in base)) <= size:
+                    lo = mid
+                else:
+                    hi = mid
+            scale = lo
+            stem, fc, lower = (_scaled(b, lo) for b in base)
+        widths = nerv_widths(fc, n, o["expansion"], o["reduction"], lower)
+        params = nerv_params(o["pe_l"], stem, fc, (gh, gw), strides, widths)
+        return {
+            "frames": frames, "height": height, "width": width,
+            "pe_b": o["pe_b"], "pe_l": o["pe_l"], "index_norm": "i/N",
+            "stem_dim": stem, "fc_dim": fc, "fc_hw": [gh, gw], "strides": list(strides),
+            "expansion": o["expansion"], "reduction": o["reduction"], "lower_width": lower, "widths": widths,
+            "width_scaled": scale < 1.0, "width_scale": round(scale, 6),
+            "named_size": named,
+            "params": params,
+        }
+
+    @classmethod
+    def build(cls, config: dict) -> Any:
+        from representations.nerv_net import NeRV
+
+        return NeRV(config)
+
+    @classmethod
+    def build_decoder(cls, config: dict) -> Any:
+        from representations.nerv_net import NeRVDecoder
+
+        return NeRVDecoder(config)

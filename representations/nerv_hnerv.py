@@ -1,0 +1,105 @@
+"""The NeRV baseline as used inside the HNeRV codebase (SPEC §1.3, "NeRV baseline"): the model
+behind the NeRV rows of the HNeRV paper's tables, so comparisons against that paper use it.
+
+`--embed pe_1.25_80 --fc_hw 8_16 --dec_strds 5 4 2 2 --ks 0_3_3 --reduce 2 --lower_width 12`:
+PE [all sin, all cos] -> one 1x1 conv to fc_dim*8*16 -> 4 NeRV blocks (3x3) -> 3x3 head, sized by
+HNeRV's quadratic (fc_param = 8*16, b = 2l*128), which ignores the lower-width clamp: at 0.35M
+the model really has 381,312 decoder parameters (SPEC §1.3). `params` counts what is stored
+(head included); `params_paper` is HNeRV's count (head excluded).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from nvbench.errors import NvbenchError
+from nvbench.methods import REPRESENTATION, MethodPlugin
+from nvbench.recipe import HNERV_RECIPE
+from representations.nerv import nerv_grid
+
+
+def hnerv_nerv_widths(fc_dim: int, n: int, reduce: float, lower_width: int) -> list[int]:
+    widths, c = [], fc_dim
+    for _ in range(n):
+        c = int(max(round(c / reduce), lower_width))
+        widths.append(c)
+    return widths
+
+
+def hnerv_nerv_params(pe_l: int, fc_dim: int, grid: tuple[int, int], strides, kernels, widths,
+                      head: bool) -> int:
+    cells = grid[0] * grid[1]
+    n = 2 * pe_l * fc_dim * cells + fc_dim * cells
+    cin = fc_dim
+    for s, k, cout in zip(strides, kernels, widths):
+        n += cin * cout * s * s * k * k + cout * s * s
+        cin = cout
+    return n + (cin * 3 * 9 + 3 if head else 0)
+
+
+def hnerv_quadratic_fc_dim(budget: float, pe_l: int, cells: int, strides, kernels, reduce: float) -> int:
+    """fc_dim = floor of the largest root of a x^2 + b x - S (HNeRV train_nerv_all.py), with
+    a = rho * sum rho^(2i) s_i^2 k_i^2, b = 2l * fc_h*fc_w, no embedding term (PE is not stored)."""
+    rho = 1.0 / reduce
+    a = rho * sum(rho ** (2 * i) * s * s * k * k for i, (s, k) in enumerate(zip(strides, kernels)))
+    b = 2 * pe_l * cells
+    root = (-b + math.sqrt(b * b + 4 * a * budget)) / (2 * a)
+    return int(math.floor(root))
+
+
+class NeRVHNeRVMethod(MethodPlugin):
+    name = "nerv-hnerv"
+    version = "1"
+    description = ("NeRV baseline as used inside the HNeRV codebase (PE 1.25_80, 1x1 stem, 8x16 grid, 3x3 blocks, "
+                   "r=2, floor 12, 3x3 head); comparisons against the HNeRV paper's NeRV rows use this one")
+    capabilities = frozenset({REPRESENTATION})
+    recipe = HNERV_RECIPE  # the HNeRV code trains its NeRV baseline with HNeRV's flags (L2, lr 1e-3, batch 2)
+    index_normalisation = "i/N"
+    options: ClassVar[dict[str, Any]] = {
+        "pe_b": 1.25,
+        "pe_l": 80,
+        "grid_w": 16,
+        "max_stages": 4,  # 5,4,2,2 at 640x1280
+        "kernel": 3,
+        "reduce": 2.0,
+        "lower_width": 12,
+        "strides": [],
+    }
+
+    @classmethod
+    def plan(cls, frames: int, height: int, width: int, size: int | str, options: dict[str, Any]) -> dict:
+        o = cls.resolve_options(options)
+        gh, gw, strides = nerv_grid(height, width, o["grid_w"], o["strides"], o["max_stages"], method=cls.name)
+        kernels = [o["kernel"]] * len(strides)
+        rho = 1.0 / o["reduce"]
+        a = rho * sum(rho ** (2 * i) * s * s * k * k for i, (s, k) in enumerate(zip(strides, kernels)))
+        floor = int(math.ceil(a + 2 * o["pe_l"] * gh * gw))  # the budget at which the quadratic gives fc_dim 1
+        shape = f"{frames} frames of {height}x{width}"
+        if isinstance(size, str):
+            raise NvbenchError(f"{cls.name} has no named sizes; give a number of parameters (e.g. 1.5M)")
+        fc = hnerv_quadratic_fc_dim(size, o["pe_l"], gh * gw, strides, kernels, o["reduce"])
+        if fc < 1:
+            raise cls.size_error(size, floor, shape)
+        widths = hnerv_nerv_widths(fc, len(strides), o["reduce"], o["lower_width"])
+        args = (o["pe_l"], fc, (gh, gw), strides, kernels, widths)
+        return {
+            "frames": frames, "height": height, "width": width,
+            "pe_b": o["pe_b"], "pe_l": o["pe_l"], "index_norm": "i/N",
+            "fc_dim": fc, "fc_hw": [gh, gw], "strides": list(strides), "kernels": kernels, "widths": widths,
+            "reduce": o["reduce"], "lower_width": o["lower_width"],
+            "params_paper": hnerv_nerv_params(*args, head=False),
+            "params": hnerv_nerv_params(*args, head=True),
+        }
+
+    @classmethod
+    def build(cls, config: dict) -> Any:
+        from representations.nerv_net import NeRVHNeRV
+
+        return NeRVHNeRV(config)
+
+    @classmethod
+    def build_decoder(cls, config: dict) -> Any:
+        from representations.nerv_net import NeRVHNeRVDecoder
+
+        return NeRVHNeRVDecoder(config)

@@ -1,0 +1,147 @@
+"""Torch modules of NeRV and of the NeRV baseline inside the HNeRV code (imported only when a
+model is built). Index-based: the network itself is what is stored."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nvbench.nn import Decoder, NeuralRepresentation
+
+
+def positional_encoding(t: torch.Tensor, b: float, levels: int, interleaved: bool = True) -> torch.Tensor:
+    """Gamma(t) = [sin(b^i pi t), cos(b^i pi t)]_{i<l} computed in float64 on the CPU, so that the
+    high levels (b^79 pi ~ 1e8 rad) are the same numbers at training and at decoding, on any
+    device. interleaved: sin0,cos0,sin1,... (NeRV, E-NeRV); else all sin then all cos (HNeRV)."""
+    t64 = t.detach().to("cpu", torch.float64).reshape(-1, 1)
+    freqs = (torch.tensor(float(b), dtype=torch.float64) ** torch.arange(levels, dtype=torch.float64)) * math.pi
+    ang = t64 * freqs
+    s, c = torch.sin(ang), torch.cos(ang)
+    out = torch.stack([s, c], dim=-1).reshape(len(t64), 2 * levels) if interleaved else torch.cat([s, c], dim=1)
+    return out.float()
+
+
+def normalised_index(idx: torch.Tensor, frames: int, mode: str) -> torch.Tensor:
+    """'i/N' (NeRV, HNeRV) or 'i/(N-1)' (E-NeRV), in float64 on the CPU."""
+    i = idx.detach().to("cpu", torch.float64)
+    return i / frames if mode == "i/N" else i / max(1, frames - 1)
+
+
+class NeRVBlock(nn.Module):
+    """Conv k x k (C_in -> C_out*s^2) -> PixelShuffle(s) -> GELU."""
+
+    def __init__(self, cin: int, cout: int, stride: int, kernel: int = 3):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout * stride * stride, kernel, padding=kernel // 2)
+        self.shuffle = nn.PixelShuffle(stride) if stride > 1 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(self.shuffle(self.conv(x)))
+
+
+class NeRVNet(nn.Module):
+    """PE(t) -> Linear+GELU -> Linear+GELU -> (fc_dim, gh, gw) -> blocks -> 1x1 head -> (tanh+1)/2."""
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        self.config = config
+        gh, gw = config["fc_hw"]
+        fc, stem = config["fc_dim"], config["stem_dim"]
+        self.mlp = nn.Sequential(nn.Linear(2 * config["pe_l"], stem), nn.GELU(),
+                                 nn.Linear(stem, gh * gw * fc), nn.GELU())
+        blocks, cin = [], fc
+        for s, cout in zip(config["strides"], config["widths"]):
+            blocks.append(NeRVBlock(cin, cout, s))
+            cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Conv2d(cin, 3, 1)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        dev = self.head.weight.device
+        pe = positional_encoding(normalised_index(idx, c["frames"], "i/N"), c["pe_b"], c["pe_l"]).to(dev)
+        gh, gw = c["fc_hw"]
+        x = self.mlp(pe).view(len(pe), c["fc_dim"], gh, gw)
+        return (torch.tanh(self.head(self.blocks(x))) + 1) * 0.5
+
+
+class IndexRepresentation(NeuralRepresentation):
+    """An index-based representation: the trained network is the stored decoder; it can decode
+    a held-out index of the video it was built for ("index" interpolation)."""
+
+    interpolation_variants = ("index",)
+    net_class: type[nn.Module] = nn.Module
+    decoder_class: type[Decoder] = Decoder
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__(config)
+        self.net = self.net_class(config)
+
+    def forward(self, idx: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(idx)
+
+    @torch.no_grad()
+    def export(self, frames_of: Any = None) -> Decoder:
+        dec = self.decoder_class(self.config)
+        dec.net.load_state_dict(self.net.state_dict())
+        return dec.to(next(self.parameters()).device)
+
+
+class IndexDecoder(Decoder):
+    net_class: type[nn.Module] = nn.Module
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__(config)
+        self.net = self.net_class(config)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.net(idx)
+
+
+class NeRVDecoder(IndexDecoder):
+    net_class = NeRVNet
+
+
+class NeRV(IndexRepresentation):
+    net_class = NeRVNet
+    decoder_class = NeRVDecoder
+
+
+class HNeRVCodeNeRVNet(nn.Module):
+    """The NeRV baseline of the HNeRV code (SPEC §1.3): PE [all sin, all cos] (1.25, 80), one 1x1
+    conv (= Linear) 2l -> fc_dim*gh*gw + GELU, reshape, NeRV blocks with 3x3 kernels, halving
+    channels (floor 12), 3x3 head, 0.5*tanh+0.5."""
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        self.config = config
+        gh, gw = config["fc_hw"]
+        self.stem = nn.Linear(2 * config["pe_l"], config["fc_dim"] * gh * gw)
+        blocks, cin = [], config["fc_dim"]
+        for s, k, cout in zip(config["strides"], config["kernels"], config["widths"]):
+            blocks.append(NeRVBlock(cin, cout, s, k))
+            cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Conv2d(cin, 3, 3, padding=1)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        dev = self.head.weight.device
+        t = normalised_index(idx, c["frames"], "i/N")
+        pe = positional_encoding(t, c["pe_b"], c["pe_l"], interleaved=False).to(dev)
+        gh, gw = c["fc_hw"]
+        x = F.gelu(self.stem(pe)).view(len(pe), c["fc_dim"], gh, gw)
+        return torch.tanh(self.head(self.blocks(x))) * 0.5 + 0.5
+
+
+class NeRVHNeRVDecoder(IndexDecoder):
+    net_class = HNeRVCodeNeRVNet
+
+
+class NeRVHNeRV(IndexRepresentation):
+    net_class = HNeRVCodeNeRVNet
+    decoder_class = NeRVHNeRVDecoder
