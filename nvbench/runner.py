@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nvbench import registry
+from nvbench.data.local import get_dataset
 from nvbench.errors import NvbenchError, UnavailableError, UnknownNameError
 from nvbench.jobs import Job, canonical_json, digest
 from nvbench.methods import REPRESENTATION
@@ -107,7 +108,7 @@ def expand(req: RunRequest) -> list[Job]:
     jobs: list[Job] = []
     known_options = {k for name in req.methods for k in registry.methods.get(name).options}
     known_options |= {k for name in req.tasks for k in registry.tasks.get(name).options}
-    plugins = {ds_name: registry.datasets.get(ds_name)() for ds_name in dict.fromkeys(req.datasets)}
+    plugins = {ds_name: get_dataset(ds_name) for ds_name in dict.fromkeys(req.datasets)}  # a path: the user's clip
     selected = select_sequences({n: d.card for n, d in plugins.items()}, req.sequences)
     planned: set[tuple] = set()
     for ds_name, ds in plugins.items():
@@ -134,7 +135,7 @@ def expand(req: RunRequest) -> list[Job]:
                             planned.add(plan_key)
                         for seed in req.seeds:
                             jobs.append(Job(
-                                method=m_name, task=t_name, dataset=ds_name, sequence=info.name,
+                                method=m_name, task=t_name, dataset=ds.name, sequence=info.name,
                                 preset=preset.name, size=size, recipe=recipe, seed=seed,
                                 epochs=req.epochs or preset.epochs if trains else 0,
                                 crop=geo.crop, resolution=geo.resolution, frames=n,
@@ -151,7 +152,7 @@ _VIDEO_CACHE: dict[tuple, Any] = {}
 def load_video(job: Job):
     key = (job.dataset, job.sequence, job.crop, job.resolution, job.frames)
     if key not in _VIDEO_CACHE:
-        ds = registry.datasets.get(job.dataset)()
+        ds = get_dataset(job.dataset)
         video = ds.load(job.sequence).select(job.frames).crop_resize(job.crop, job.resolution)
         _VIDEO_CACHE.clear()  # keep one video in memory
         _VIDEO_CACHE[key] = video
@@ -197,7 +198,8 @@ def run_job(job: Job, store: Store, device: str = "cpu", progress: Callable | No
             "sequence": job.sequence, "preset": job.preset, "size_target": job.size, "seed": job.seed,
             "recipe": job.recipe, "status": "failed", "reason": error,
             "height": video.height if video else None, "width": video.width if video else None,
-            "frames": job.frames,
+            "frames": job.frames, "crop": f"{job.crop[0]}x{job.crop[1]}" if job.crop else None,
+            "resolution": f"{job.resolution[0]}x{job.resolution[1]}" if job.resolution else None,
         }]
     payload = {
         "job": job.identity(),
