@@ -70,9 +70,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from nvbench.results import Store
-    from nvbench.runner import RunRequest, expand, run_jobs
+    from nvbench.runner import MatrixOptions, RunRequest, expand, run_matrix
     from nvbench.table import render_by_task
 
+    if args.config:
+        from nvbench.runconfig import apply_config
+
+        apply_config(args, args.run_parser, args.config, args.argv)
+    if not args.method:
+        raise NvbenchError("nvbench run needs --method (or `method = [...]` in the --config file)")
     req = RunRequest(
         methods=_csv(args.method), tasks=_csv(args.task), datasets=_csv(args.dataset),
         sequences=_csv(args.sequence) if args.sequence else None, preset=args.preset,
@@ -88,20 +94,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{j.key}  {j.label()}")
         print(f"{len(jobs)} jobs")
         return 0
-    import torch
+    from nvbench.progress import make_reporter
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     store = Store(args.results)
     t0 = time.perf_counter()
-
-    def on_start(i: int, n: int, job: Any) -> None:
-        if not args.quiet:
-            print(f"[{i + 1}/{n}] {job.label()}  (epochs {job.epochs}, key {job.key})", flush=True)
-
-    payloads = run_jobs(jobs, store, force=args.force, device=args.device, on_start=on_start,
-                        progress_factory=lambda j: EpochPrinter(j.label(), args.quiet),
-                        channels_last=not args.no_channels_last, amp=args.amp)
+    opts = MatrixOptions(force=args.force, device=args.device, channels_last=not args.no_channels_last,
+                         amp=args.amp, retry_diverged=args.retry_diverged, jobs=args.jobs, backend=args.backend,
+                         scheduler=args.scheduler, address=args.address, threads=args.threads)
+    payloads = run_matrix(jobs, store, opts, make_reporter(args.quiet))
     records = [r for p in payloads for r in p.get("records", [])]
     skipped = sum(1 for p in payloads if p.get("skipped"))
     print()
@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run methods x tasks on a dataset and store the results")
-    r.add_argument("--method", "-m", required=True, help="comma-separated method names (nvbench list)")
+    r.add_argument("--method", "-m", help="comma-separated method names (nvbench list)")
+    r.add_argument("--config", help="a TOML (or YAML) file holding these flags; the command line overrides it")
     r.add_argument("--task", "-t", default="reconstruction", help="comma-separated task names")
     r.add_argument("--dataset", "-d", default="bunny", help="comma-separated dataset names")
     r.add_argument("--sequence", help="comma-separated sequences (default: the dataset's first)")
@@ -136,12 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
     r.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps or auto")
     r.add_argument("--amp", choices=["bf16", "fp16"], help="mixed precision for training")
-    r.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    r.add_argument("--threads", type=int, help="torch threads per worker (default: cores // workers)")
+    r.add_argument("--jobs", "-j", type=int, default=1, help="local worker processes running jobs in parallel")
+    r.add_argument("--backend", default="local", choices=["local", "dask", "ray"],
+                   help="where jobs run: local processes, a dask.distributed cluster or a ray cluster")
+    r.add_argument("--scheduler", help="dask scheduler address, tcp://HOST:PORT (with --backend dask)")
+    r.add_argument("--address", help="ray cluster address, e.g. auto or ray://HOST:10001 (with --backend ray)")
+    r.add_argument("--retry-diverged", type=int, default=0, metavar="N",
+                   help="retry a diverged training up to N times with a new seed (both are recorded)")
     r.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory layout")
     r.add_argument("--force", action="store_true", help="re-run jobs already in the store")
     r.add_argument("--dry-run", action="store_true", help="list the jobs and their keys, run nothing")
     r.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
-    r.set_defaults(func=cmd_run)
+    r.set_defaults(func=cmd_run, run_parser=r)
 
     ls = sub.add_parser("list", help="registered methods, tasks, datasets and presets")
     ls.set_defaults(func=cmd_list)
@@ -167,6 +175,8 @@ def _add_command_modules(sub: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args.argv = raw[raw.index(args.command) + 1:] if args.command in raw else raw
     try:
         return args.func(args)
     except NvbenchError as exc:
