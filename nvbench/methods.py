@@ -82,6 +82,33 @@ class MethodPlugin:
         masks: bool (B,H,W), True where a pixel is missing. Returns float32 (B,H,W,3) in [0,1]."""
         raise NotImplementedError
 
+    # Codecs (CODEC): frames -> real bitstream -> frames ---------------------------------------
+    #: what a quality value means, e.g. "CRF (lower = better)" or "CompressAI quality 1..8"
+    quality_name: ClassVar[str] = "quality"
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why the method cannot run here (e.g. missing weights), with the fix; None = fine."""
+        return None
+
+    @classmethod
+    def qualities(cls, preset: str, options: dict[str, Any]) -> list[Any]:
+        """CODEC: the quality ladder a compression run sweeps at this preset (from low to high
+        rate is not required; every value gives one RD point)."""
+        raise NotImplementedError
+
+    @classmethod
+    def encode(cls, frames: Any, quality: Any, workdir: Any, options: dict[str, Any], fps: float = 25.0) -> Any:
+        """CODEC: uint8 RGB frames (T,H,W,3) -> the path of the real bitstream file written in
+        `workdir` (its size is the rate)."""
+        raise NotImplementedError
+
+    @classmethod
+    def decode(cls, bitstream: Any, shape: tuple[int, int, int], workdir: Any, options: dict[str, Any]) -> Any:
+        """CODEC: the bitstream file -> `CodecOutput`-like object with `.rgb` uint8 (T,H,W,3)
+        and optionally `.yuv` (Y, U, V) uint8 planes when the codec works in YUV 4:2:0."""
+        raise NotImplementedError
+
     @classmethod
     def size_error(cls, size: int | str, floor: int, shape: str) -> SizeError:
         return SizeError(
