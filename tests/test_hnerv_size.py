@@ -1,0 +1,69 @@
+"""HNeRV's size formula against SPEC §1.3 and the built network's real parameter counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from nvbench.errors import SizeError
+from representations.hnerv import HNeRVMethod
+from representations.strides import split_strides
+
+SPEC_TABLE = [  # size, c2, widths, decoder (no head), decoder + embed
+    (350_000, 32, [27, 22, 18, 15, 12], 312_503, 329_399),
+    (750_000, 48, [40, 33, 28, 23, 19], 718_740, 735_636),
+    (1_500_000, 68, [57, 48, 40, 33, 28], 1_487_517, 1_504_413),
+    (3_000_000, 97, [81, 68, 57, 48, 40], 3_011_603, 3_028_499),
+]
+
+
+@pytest.mark.parametrize("size,c2,widths,decoder,total", SPEC_TABLE)
+def test_paper_ladder_matches_spec(size, c2, widths, decoder, total):
+    p = HNeRVMethod.plan(132, 640, 1280, size, {})
+    assert p["strides"] == [5, 4, 4, 2, 2] and p["kernels"] == [1, 3, 5, 5, 5]
+    assert p["c2"] == c2 and p["widths"] == widths
+    assert p["params_embed"] == 16 * 2 * 4 * 132 == 16_896
+    assert p["params_paper"] - p["params_embed"] == decoder
+    assert p["params_paper"] == total
+    head = widths[-1] * 3 * 9 + 3
+    assert p["params"] == total + head  # what must be stored includes the 3x3 head
+
+
+@pytest.mark.parametrize("frames,h,w,strides,c2", [(600, 480, 960, [5, 4, 3, 2, 2], 109),
+                                                   (600, 960, 1920, [5, 4, 4, 3, 2], 91)])
+def test_uvg_resolutions(frames, h, w, strides, c2):
+    p = HNeRVMethod.plan(frames, h, w, 3_000_000, {})
+    assert p["strides"] == strides and p["c2"] == c2
+
+
+def test_split_strides_reproduces_paper_lists():
+    assert split_strides(80) == (5, 2, 2, 2, 2)
+    assert split_strides(240) == (5, 4, 3, 2, 2)
+    assert split_strides(320) == (5, 4, 4, 2, 2)
+    assert split_strides(480) == (5, 4, 4, 3, 2)
+
+
+def test_cpu_preset_plan_and_real_counts():
+    import torch
+
+    p = HNeRVMethod.plan(132, 160, 320, 94_000, {})
+    assert p["strides"] == [5, 2, 2, 2, 2] and p["embed_hw"] == [2, 4]
+    model = HNeRVMethod.build(p)
+    assert sum(t.numel() for t in model.decoder.parameters()) == p["params_decoder"]
+    x = torch.rand(2, 3, 160, 320)
+    assert model.encoder(x).shape == (2, 16, 2, 4)
+    assert model(torch.tensor([0, 1]), x).shape == (2, 3, 160, 320)
+    dec = model.export(lambda idx: torch.rand(len(idx), 3, 160, 320))
+    assert dec.stored_parameters() == p["params"]  # the stored state is exactly the counted one
+    enc = sum(t.numel() for t in model.encoder.parameters())
+    assert enc > 0 and "encoder" not in "".join(dec.state_dict())
+
+
+def test_encoder_param_count_matches_spec():
+    p = HNeRVMethod.plan(132, 640, 1280, 1_500_000, {})
+    model = HNeRVMethod.build(p)
+    assert sum(t.numel() for t in model.encoder.parameters()) == 306_160
+
+
+def test_too_small_names_the_floor():
+    with pytest.raises(SizeError, match="smallest size there is 37.221k"):
+        HNeRVMethod.plan(132, 160, 320, 30_000, {})
