@@ -82,7 +82,11 @@ class Task:
         value = _coerce(key, value, cls.options[key])
         choices = cls.option_choices.get(key)
         if choices and value not in choices:
-            raise NvbenchError(f"task {cls.name}: {key}={value!r} is not one of {', '.join(choices)}")
+            import difflib
+
+            close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.4)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise NvbenchError(f"task {cls.name}: {key}={value!r} is not one of {', '.join(choices)}{hint}")
         return value
 
     @classmethod
