@@ -34,14 +34,23 @@ class Counts(Reporter):
         self.t0 = time.perf_counter()
         self.job_seconds: list[float] = []
         self.running: dict[str, dict[str, Any]] = {}  # key -> label, epoch, epochs, psnr, eta
+        self.retries: set[str] = set()
 
     def begin(self, total: int, skipped: list[dict[str, Any]], parallel: int) -> None:
         self.total, self.parallel, self.t0 = total, max(1, parallel), time.perf_counter()
         self.skipped = len(skipped)
         self.done = len(skipped)
 
-    def started(self, job: Job) -> None:
+    def started(self, job: Job, attempt: int = 0) -> None:
+        if attempt:
+            self._count_retry(job.key)
         self.running = {job.key: {"label": job.label(), "epoch": 0, "epochs": job.epochs}}
+
+    def _count_retry(self, key: str) -> None:
+        """A retry of a diverged job is one more job than the matrix had."""
+        if key not in self.retries:
+            self.retries.add(key)
+            self.total += 1
 
     def epoch(self, job: Job, log: dict[str, Any]) -> None:
         ev = log.get("eval") or {}
@@ -53,6 +62,8 @@ class Counts(Reporter):
 
     def finished(self, payload: dict[str, Any]) -> None:
         self.running.pop(payload.get("key", ""), None)
+        if payload.get("retry"):
+            self._count_retry(payload.get("key", ""))
         self.done += 1
         status = payload_status(payload)
         self.failed += status == "failed"
@@ -87,8 +98,8 @@ class PlainReporter(Counts):
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
-    def started(self, job: Job) -> None:
-        super().started(job)
+    def started(self, job: Job, attempt: int = 0) -> None:
+        super().started(job, attempt)
         self._print(f"[{self.done + 1}/{self.total}] {job.label()}  (epochs {job.epochs}, key {job.key})")
 
     def epoch(self, job: Job, log: dict[str, Any]) -> None:
@@ -134,12 +145,12 @@ class LiveReporter(Counts):
     """A live rich view on a terminal: the counts, the time left, and every running job with
     its epoch and PSNR."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:
         super().__init__()
         from rich.console import Console
         from rich.live import Live
 
-        self.console = Console()
+        self.console = console or Console()
         self.live = Live(console=self.console, refresh_per_second=4, get_renderable=self._render,
                          transient=True)
 

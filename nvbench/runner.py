@@ -316,7 +316,7 @@ class Reporter:
 
     def begin(self, total: int, skipped: list[dict[str, Any]], parallel: int) -> None: ...
 
-    def started(self, job: Job) -> None: ...
+    def started(self, job: Job, attempt: int = 0) -> None: ...
 
     def epoch(self, job: Job, log: dict[str, Any]) -> None: ...
 
@@ -456,7 +456,7 @@ def run_attempts(attempts: Sequence[Attempt], root: str, opts: MatrixOptions,
                  plugins: dict[str, dict[str, str]] | None = None, slots: int | dict[str, int] = 1,
                  progress_for: Callable[[Job], Callable | None] | None = None,
                  on_done: Callable[[dict[str, Any]], None] | None = None,
-                 on_start: Callable[[Job], None] | None = None) -> list[dict[str, Any]]:
+                 on_start: Callable[[Job, int], None] | None = None) -> list[dict[str, Any]]:
     """Run attempts one after another (in a worker, or in the parent), retrying diverged ones
     with a new seed up to `opts.retry_diverged` times. Returns the payloads; writes nothing to
     jobs/ itself (`on_done` does, in the parent)."""
@@ -472,7 +472,7 @@ def run_attempts(attempts: Sequence[Attempt], root: str, opts: MatrixOptions,
                 payload = {**old, "skipped": True}
             else:
                 if on_start:
-                    on_start(a.job)
+                    on_start(a.job, a.attempt)
                 beat = Heartbeat(store, a.job) if progress_for is None else None
                 progress = beat if beat is not None else progress_for(a.job)
                 try:

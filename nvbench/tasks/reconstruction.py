@@ -30,6 +30,7 @@ class ReconstructionTask(Task):
                               train_seconds=round(res.train_seconds, 3))
         rec["params_paper"] = fitted.config.get("params_paper")
         rec["reused_model"] = fitted.reused
+        rec["resumed_from_epoch"] = res.resumed_from  # > 0: training continued from a checkpoint
         rec["train_fps"] = (res.steps * ctx.recipe.batch_size / res.train_seconds) if res.train_seconds else None
         if res.status != "ok":
             rec.update(status=res.status, reason=res.reason)
