@@ -27,12 +27,12 @@ _FRAMES = {"Beauty": 600, "Bosphorus": 600, "HoneyBee": 600, "Jockey": 600, "Rea
            "ShakeNDry": 300, "YachtRide": 600}
 
 
-def yuv_name(seq: str) -> str:
-    return f"{seq}_1920x1080_120fps_420_8bit_YUV.yuv"
+def yuv_name(seq: str, height: int = 1080, width: int = 1920) -> str:
+    return f"{seq}_{width}x{height}_120fps_420_8bit_YUV.yuv"
 
 
-def archive_name(seq: str) -> str:
-    return f"{seq}_1920x1080_120fps_420_8bit_YUV_RAW.7z"
+def archive_name(seq: str, height: int = 1080, width: int = 1920) -> str:
+    return f"{seq}_{width}x{height}_120fps_420_8bit_YUV_RAW.7z"
 
 
 CARD = DatasetCard(
@@ -99,9 +99,10 @@ class UVGDataset(PreparedDataset):
         hw = readers.yuv_size_from_name(path)
         if hw is not None and hw != (info.height, info.width):
             raise FormatError(f"{path}: the name says {hw[1]}x{hw[0]}, but UVG {info.name} is "
-                              f"{info.width}x{info.height}; use the 1920x1080 8-bit files")
+                              f"{info.width}x{info.height}; use the {yuv_name(info.name, info.height, info.width)} files")
         if "10bit" in path.name.lower():
-            raise FormatError(f"{path}: a 10-bit file; nvbench reads the 8-bit 4:2:0 UVG files ({yuv_name(info.name)})")
+            raise FormatError(f"{path}: a 10-bit file; nvbench reads the 8-bit 4:2:0 UVG files "
+                              f"({yuv_name(info.name, info.height, info.width)})")
 
     # ------------------------------------------------------------- preparing
 
@@ -123,7 +124,7 @@ class UVGDataset(PreparedDataset):
                 echo(f"{info.name}: extracting {path.name}")
                 extracted = extract_7z_member(
                     path, lambda n: self._match(n, info.name) and n.lower().endswith(".yuv"),
-                    self.root(), f"{yuv_name(info.name)}")
+                    self.root(), yuv_name(info.name, info.height, info.width))
                 self._check_name(extracted, info)
                 yuv = extracted
             else:
@@ -167,7 +168,8 @@ class UVGDataset(PreparedDataset):
         seqs = [self.card.sequence(s).name for s in sequences] if sequences else [s.name for s in self.card.sequences]
         metas = []
         for seq in seqs:
-            archive = archive_name(seq)
+            info = self.card.sequence(seq)
+            archive = archive_name(seq, info.height, info.width)
             dest = data_root() / "downloads" / archive
             echo(f"{seq}: downloading {base}{archive}")
             download(base + archive, dest, sha256=self.card.extra["sha256"].get(seq),
