@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _data_fixtures import make_7z, make_davis_zip, make_yuv
+
 from nvbench.cli import main
 from nvbench.data import readers, store
 from nvbench.data.davis import DavisDataset
@@ -326,9 +326,8 @@ def test_own_clip_as_dataset(tmp_path, src_yuv, data_root, capsys):
 
 
 def test_own_image_folder_runs_end_to_end(tmp_path, data_root, capsys):
-    from PIL import Image
-
     from _data_fixtures import bunny_frames
+    from PIL import Image
 
     folder = tmp_path / "shots"
     folder.mkdir()

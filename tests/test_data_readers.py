@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _data_fixtures import ffmpeg_rgb, jpeg_bytes, make_yuv
+
 from nvbench.data import readers
 from nvbench.data.ffmpeg import decode_rgb
 from nvbench.errors import FormatError, MissingDataError

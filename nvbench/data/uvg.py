@@ -98,8 +98,9 @@ class UVGDataset(PreparedDataset):
     def _check_name(self, path: Path, info: SequenceInfo) -> None:
         hw = readers.yuv_size_from_name(path)
         if hw is not None and hw != (info.height, info.width):
+            expected = yuv_name(info.name, info.height, info.width)
             raise FormatError(f"{path}: the name says {hw[1]}x{hw[0]}, but UVG {info.name} is "
-                              f"{info.width}x{info.height}; use the {yuv_name(info.name, info.height, info.width)} files")
+                              f"{info.width}x{info.height}; use the {expected} files")
         if "10bit" in path.name.lower():
             raise FormatError(f"{path}: a 10-bit file; nvbench reads the 8-bit 4:2:0 UVG files "
                               f"({yuv_name(info.name, info.height, info.width)})")
