@@ -1,0 +1,55 @@
+"""`nvbench speed`: frames/s in training and decoding against this machine's measured limit."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def cmd_speed(args: argparse.Namespace) -> int:
+    import torch
+
+    from nvbench import registry
+    from nvbench.cli import _csv
+    from nvbench.methods import REPRESENTATION
+    from nvbench.presets import get_preset, parse_size
+    from nvbench.speed import measure_method
+    from nvbench.table import render
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    preset = get_preset(args.preset)
+    h, w = preset.geometry_for("bunny").resolution or preset.geometry_for("bunny").crop
+    frames = 132 if preset.frames is None else preset.frames
+    size = parse_size(args.size) if args.size else preset.default_size
+    rows: list[dict[str, Any]] = []
+    for name in _csv(args.method):
+        method = registry.methods.get(name)
+        if not method.has(REPRESENTATION):
+            print(f"{name}: not a trainable representation; skipped")
+            continue
+        rows.append(measure_method(method, frames, h, w, size, batch_decode=args.batch,
+                                   channels_last=not args.no_channels_last, min_seconds=args.seconds))
+    print(render(rows, [
+        ("method", "method", 0), ("params", "params", 0), ("train_fps", "train f/s", 1),
+        ("train_fps_at_limit", "at limit", 1), ("train_fraction", "fraction", 2),
+        ("decode_fps", "decode f/s", 1), ("decode_fps_at_limit", "at limit", 1),
+        ("decode_fraction", "fraction", 2), ("train_gflop_per_frame", "train GFLOP/f", 3),
+        ("decode_gflop_per_frame", "decode GFLOP/f", 3), ("limit_train_gflops", "limit fwd+bwd GFLOP/s", 1),
+        ("limit_decode_gflops", "limit fwd GFLOP/s", 1),
+    ]))
+    print(f"\n{h}x{w}, {frames} frames, size {size}, torch threads {torch.get_num_threads()}; "
+          "limit = best dense conv GFLOP/s at the method's own conv shapes over both layouts")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("speed", help="training and decode frames/s against this machine's conv limit")
+    p.add_argument("--method", "-m", default="hnerv", help="comma-separated representation methods")
+    p.add_argument("--preset", default="cpu")
+    p.add_argument("--size", help="stored-parameter budget (default: the preset's)")
+    p.add_argument("--batch", type=int, default=8, help="decode batch size")
+    p.add_argument("--seconds", type=float, default=2.0, help="timing window per measurement")
+    p.add_argument("--threads", type=int, help="torch threads")
+    p.add_argument("--no-channels-last", action="store_true")
+    p.set_defaults(func=cmd_speed)

@@ -1,0 +1,169 @@
+"""How fast this machine can go, and how close each method gets.
+
+The limit: the best dense-convolution throughput (GFLOP/s) measured at the shapes a method's
+convolutions actually run at (forward, and forward+backward), over both memory layouts. A
+method's FLOPs per frame come from torch.utils.flop_counter; frames/s times FLOPs/frame over the
+limit is the fraction of the machine it uses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    cin: int
+    cout: int
+    kernel: int
+    height: int
+    width: int
+    groups: int = 1
+
+    def flops(self, batch: int) -> float:
+        """Multiply-adds x2 of one forward pass."""
+        return 2.0 * batch * self.cout * self.height * self.width * (self.cin // self.groups) * self.kernel**2
+
+
+def conv_shapes(model: nn.Module, run: Callable[[], Any]) -> list[ConvShape]:
+    """The distinct Conv2d shapes (input size) that `run()` executes, heaviest first."""
+    shapes: dict[ConvShape, None] = {}
+    hooks = []
+
+    def hook(mod: nn.Conv2d, inp: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
+        h, w = inp[0].shape[-2:]
+        if mod.stride == (1, 1):  # patchify convs (stride = kernel) are a different kernel class
+            shapes[ConvShape(mod.in_channels, mod.out_channels, mod.kernel_size[0], h, w, mod.groups)] = None
+
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            hooks.append(m.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        for h in hooks:
+            h.remove()
+    return sorted(shapes, key=lambda s: -s.flops(1))
+
+
+def _time(fn: Callable[[], Any], min_seconds: float, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    n, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        dt = time.perf_counter() - t0
+        if dt >= min_seconds:
+            return dt / n
+
+
+def conv_rate(shape: ConvShape, batch: int, backward: bool, channels_last: bool,
+              min_seconds: float = 0.3) -> float:
+    """GFLOP/s of one dense conv shape (forward, or forward + both backward convolutions)."""
+    conv = nn.Conv2d(shape.cin, shape.cout, shape.kernel, padding=shape.kernel // 2, groups=shape.groups)
+    x = torch.randn(batch, shape.cin, shape.height, shape.width)
+    if channels_last:
+        conv = conv.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    if backward:
+        x.requires_grad_(True)
+
+        def fn() -> None:
+            y = conv(x)
+            y.backward(torch.ones_like(y))
+
+        flops = 3 * shape.flops(batch)  # forward + grad input + grad weight
+    else:
+
+        def fn() -> None:
+            with torch.inference_mode():
+                conv(x)
+
+        flops = shape.flops(batch)
+    return flops / _time(fn, min_seconds) / 1e9
+
+
+def machine_limit(shapes: list[ConvShape], batch: int = 2, top: int = 4,
+                  min_seconds: float = 0.3) -> dict[str, Any]:
+    """Best measured dense-conv GFLOP/s over the heaviest `top` shapes and both layouts, for
+    forward (decode) and forward+backward (training)."""
+    rows = []
+    for s in [s for s in shapes if s.groups == 1][:top]:
+        for cl in (False, True):
+            for bw in (False, True):
+                rows.append({"shape": f"{s.cin}->{s.cout} k{s.kernel} @{s.height}x{s.width}",
+                             "channels_last": cl, "backward": bw,
+                             "gflops": conv_rate(s, batch, bw, cl, min_seconds)})
+    best_fwd = max((r["gflops"] for r in rows if not r["backward"]), default=0.0)
+    best_bwd = max((r["gflops"] for r in rows if r["backward"]), default=0.0)
+    return {"threads": torch.get_num_threads(), "forward_gflops": best_fwd, "train_gflops": best_bwd, "rows": rows}
+
+
+def flops_per_frame(fn: Callable[[], Any], frames: int) -> float:
+    """FLOPs of `fn()` (counted, not timed) per frame it handles."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / frames
+
+
+def measure_method(method: Any, frames: int, height: int, width: int, size: int | str,
+                   options: dict[str, Any] | None = None, batch_train: int | None = None,
+                   batch_decode: int = 8, channels_last: bool = True, min_seconds: float = 1.0,
+                   limit: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Training frames/s (one optimiser step per batch, random frames of the right shape) and
+    decode frames/s of a representation plugin at a shape and size, with FLOPs and fractions."""
+    from nvbench.train import compute_loss
+
+    config = method.plan(frames, height, width, size, options or {})
+    model = method.build(config)
+    recipe = method.recipe
+    bs = batch_train or recipe.batch_size
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    hybrid = getattr(model, "hybrid", False)
+    x = torch.rand(bs, 3, height, width).contiguous(memory_format=fmt)
+    idx = torch.arange(bs)
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=recipe.betas)
+
+    def step() -> None:
+        loss = compute_loss(recipe.loss, model(idx, x if hybrid else None).float(), x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    train_fps = bs / _time(step, min_seconds)
+    train_flops = flops_per_frame(step, bs)
+    model.eval()
+    dec = model.export(lambda i: torch.rand(len(i), 3, height, width).contiguous(memory_format=fmt)).eval()
+    dec = dec.to(memory_format=fmt)
+    didx = torch.arange(min(batch_decode, frames))
+
+    def decode() -> None:
+        with torch.inference_mode():
+            dec(didx)
+
+    decode_fps = len(didx) / _time(decode, min_seconds)
+    decode_flops = flops_per_frame(decode, len(didx))
+    if limit is None:
+        limit = machine_limit(conv_shapes(model, lambda: model(idx, x if hybrid else None)))
+    out = {
+        "method": method.name, "height": height, "width": width, "params": config["params"],
+        "train_fps": train_fps, "decode_fps": decode_fps,
+        "train_gflop_per_frame": train_flops / 1e9, "decode_gflop_per_frame": decode_flops / 1e9,
+        "limit_train_gflops": limit["train_gflops"], "limit_decode_gflops": limit["forward_gflops"],
+    }
+    out["train_fps_at_limit"] = limit["train_gflops"] * 1e9 / train_flops if train_flops else None
+    out["decode_fps_at_limit"] = limit["forward_gflops"] * 1e9 / decode_flops if decode_flops else None
+    out["train_fraction"] = train_fps / out["train_fps_at_limit"] if out["train_fps_at_limit"] else None
+    out["decode_fraction"] = decode_fps / out["decode_fps_at_limit"] if out["decode_fps_at_limit"] else None
+    out["threads"] = torch.get_num_threads()
+    return out
