@@ -110,15 +110,19 @@ def _native_size(dataset: str, sequence: str) -> tuple[int, int] | None:
 
 def _score(ctx: TaskContext, masks: Any, predict: Any, with_ms_ssim: bool, batch: int = 8) -> dict[str, Any]:
     """The three PSNRs (composited full frame, masked region, raw output) over all frames;
-    `predict(idx, masked_uint8_frames)` gives float (B,3,H,W) in [0,1]."""
+    `predict(idx, masked_uint8_frames)` gives float (B,3,H,W) in [0,1]. The first, middle and
+    last frames (raw, composited, mask) go to the job's artifacts as composite.npz."""
     import numpy as np
     import torch
 
-    from nvbench.metrics import QualityAccumulator
+    from nvbench.evaluate import sample_indices
+    from nvbench.metrics import QualityAccumulator, to_uint8
 
     frames = ctx.video.frames
     full, region, raw = QualityAccumulator(with_ms_ssim), QualityAccumulator(False), QualityAccumulator(with_ms_ssim)
     empty = 0
+    keep = set(sample_indices(ctx.video.num_frames))
+    samples: dict[str, list] = {"indices": [], "raw": [], "composite": [], "mask": []}
     for s in range(0, ctx.video.num_frames, batch):
         idx = torch.arange(s, min(ctx.video.num_frames, s + batch))
         gt_np = np.asarray(frames[s : s + len(idx)])
@@ -128,12 +132,19 @@ def _score(ctx: TaskContext, masks: Any, predict: Any, with_ms_ssim: bool, batch
         gt = torch.from_numpy(np.ascontiguousarray(gt_np)).permute(0, 3, 1, 2)
         m = torch.from_numpy(m_np).unsqueeze(1)
         composite = torch.where(m, pred, gt.float() / 255.0)
+        for b, i in enumerate(idx.tolist()):
+            if i in keep:
+                samples["indices"].append(i)
+                samples["raw"].append(to_uint8(pred[b]).permute(1, 2, 0).numpy())
+                samples["composite"].append(to_uint8(composite[b]).permute(1, 2, 0).numpy())
+                samples["mask"].append(m_np[b])
         full.add(composite, gt)
         raw.add(pred, gt)
         has = m.flatten(1).any(1)
         empty += int((~has).sum())
         if bool(has.any()):
             region.add(composite[has], gt[has], region=m[has])
+    np.savez_compressed(ctx.artifacts / "composite.npz", **{k: np.stack(v) for k, v in samples.items()})
     out: dict[str, Any] = dict(full.result())
     r, w = region.result(), raw.result()
     out.update(psnr_masked=r["psnr"], psnr_masked_float=r["psnr_float"], psnr_masked_pooled=r["psnr_pooled"],
