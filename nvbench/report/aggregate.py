@@ -1,0 +1,317 @@
+"""Aggregation: leaderboards (mean ± std over seeds, best per column), RD curves, BD-rate tables.
+
+Pure Python + numpy on the records of `data.load_report_data`; every number in the report
+comes from here, so the tests check these functions against hand-made stores.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nvbench.bdrate import bd_psnr, bd_rate
+
+UP, DOWN, NONE = "up", "down", ""
+
+#: (column, header, better direction, digits) of the known numeric columns, in display order
+KNOWN_COLUMNS: list[tuple[str, str, str, int]] = [
+    ("psnr", "PSNR dB", UP, 2),
+    ("psnr_float", "PSNR float", UP, 2),
+    ("psnr_pooled", "PSNR pooled", UP, 2),
+    ("ms_ssim", "MS-SSIM", UP, 4),
+    ("lpips", "LPIPS", DOWN, 4),
+    ("vmaf", "VMAF", UP, 2),
+    ("params", "params", NONE, 0),
+    ("bpp", "bpp", DOWN, 4),
+    ("train_seconds", "train s", DOWN, 1),
+    ("decode_fps", "decode fps", UP, 1),
+]
+_SKIP_PSNR_LIKE = {"psnr", "psnr_float", "psnr_pooled"}
+#: record fields that tell apart several points of one job (RD sweeps, masks, coders)
+POINT_FIELDS = ("point", "quality", "crf", "qp", "quant_bits", "embed_bits", "prune_ratio", "mask", "coder")
+#: fields that name a leaderboard row (seeds are aggregated away)
+ROW_FIELDS = ("method", "variant", "split", "size_target", "sequence")
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def metric_columns(records: Sequence[dict[str, Any]]) -> list[tuple[str, str, str, int]]:
+    """The known columns that have at least one number, plus any other psnr_* column (higher is
+    better), e.g. psnr_masked of inpainting or psnr_y of codecs."""
+    present = {k for r in records for k, v in r.items() if is_number(v)}
+    cols = [c for c in KNOWN_COLUMNS if c[0] in present]
+    extra = sorted(k for k in present if k.startswith("psnr_") and k not in _SKIP_PSNR_LIKE)
+    at = 3 if len(cols) >= 3 else len(cols)
+    for k in reversed(extra):
+        cols.insert(at, (k, k.replace("psnr_", "PSNR ").replace("_", " "), UP, 2))
+    return cols
+
+
+def point_label(rec: dict[str, Any]) -> str:
+    parts = [f"{f}={rec[f]}" for f in POINT_FIELDS if rec.get(f) not in (None, "")]
+    return " ".join(parts)
+
+
+def final_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Within each job, only the last epoch of each (variant, split, point): convergence jobs
+    store a curve, the leaderboard shows where it ended."""
+    best: dict[tuple, dict[str, Any]] = {}
+    for r in records:
+        key = (r.get("job_key"), r.get("variant"), r.get("split"), point_label(r))
+        ep = r.get("epoch") if is_number(r.get("epoch")) else -1
+        old = best.get(key)
+        if old is None or ep >= (old.get("epoch") if is_number(old.get("epoch")) else -1):
+            best[key] = r
+    return list(best.values())
+
+
+@dataclass
+class Cell:
+    mean: float | None
+    std: float | None  # sample std over seeds (ddof 1); None with one seed
+    n: int
+    best: bool = False
+
+
+@dataclass
+class Row:
+    keys: dict[str, Any]
+    cells: dict[str, Cell]
+    seeds: list[Any]
+    jobs: list[tuple[Any, str]]  # (seed, job key)
+
+
+@dataclass
+class Leaderboard:
+    task: str
+    dataset: str
+    preset: str
+    columns: list[tuple[str, str, str, int]]
+    key_columns: list[str]
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"{self.task} · {self.dataset} · preset {self.preset}"
+
+
+def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
+    vals = [float(v) for v in values if is_number(v)]
+    if not vals:
+        return None, None
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else None)
+
+
+def leaderboards(records: Sequence[dict[str, Any]]) -> list[Leaderboard]:
+    """One leaderboard per task x dataset x preset: a row per method/variant/split/size/point
+    (and sequence when there are several), mean ± std over seeds, the best mean in each
+    directional column marked."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in final_records(records):
+        groups[(str(r["task"]), str(r.get("dataset")), str(r.get("preset")))].append(r)
+    boards = []
+    for (task, dataset, preset), recs in sorted(groups.items()):
+        cols = metric_columns(recs)
+        key_cols = ["method"]
+        for f in ("variant", "split", "size_target", "sequence"):
+            if len({r.get(f) for r in recs}) > 1 or (f == "variant" and any(r.get(f) for r in recs)):
+                key_cols.append(f)
+        if any(point_label(r) for r in recs):
+            key_cols.append("point")
+        rows_by: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+        for r in recs:
+            k = tuple((point_label(r) if c == "point" else r.get(c)) for c in key_cols)
+            rows_by[k].append(r)
+        rows = []
+        for k, rs in rows_by.items():
+            rs = sorted(rs, key=lambda r: (str(r.get("seed")), r.get("job_key") or ""))
+            cells = {}
+            for col, *_ in cols:
+                m, s = mean_std([r.get(col) for r in rs])
+                cells[col] = Cell(m, s, sum(1 for r in rs if is_number(r.get(col))))
+            rows.append(Row(dict(zip(key_cols, k)), cells, [r.get("seed") for r in rs],
+                            [(r.get("seed"), r.get("job_key")) for r in rs]))
+        for col, _, direction, _ in cols:
+            if direction == NONE:
+                continue
+            vals = [row.cells[col].mean for row in rows if row.cells[col].mean is not None]
+            if len(vals) < 2:
+                continue
+            target = max(vals) if direction == UP else min(vals)
+            for row in rows:
+                if row.cells[col].mean is not None and math.isclose(row.cells[col].mean, target, rel_tol=1e-12):
+                    row.cells[col].best = True
+        main = next((c for c, _, d, _ in cols if d == UP), None)
+        rows.sort(key=lambda row: (-(row.cells[main].mean if main and row.cells[main].mean is not None
+                                     else -math.inf), str(row.keys)))
+        boards.append(Leaderboard(task, dataset, preset, cols, key_cols, rows))
+    return boards
+
+
+# --- rate-distortion ------------------------------------------------------------------------
+@dataclass
+class Curve:
+    method: str
+    variant: str
+    dataset: str
+    sequence: str
+    preset: str
+    bpp: list[float]
+    psnr: list[float]
+    ms_ssim: list[float | None]
+    codec: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}{' ' + self.variant if self.variant else ''}"
+
+
+def rd_curves(records: Sequence[dict[str, Any]], codecs: set[str] | frozenset[str] = frozenset()) -> list[Curve]:
+    """RD curves per (dataset, preset, sequence, method, variant): points with bpp and PSNR,
+    averaged over seeds at the same point, sorted by rate."""
+    pts: dict[tuple, dict[tuple, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    per_job: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in final_records(records):
+        if is_number(r.get("bpp")) and is_number(r.get("psnr")):
+            per_job[(r.get("job_key"), point_label(r), str(r.get("size_target")), str(r.get("split")))].append(r)
+    for (_, label, size, split), rs in per_job.items():
+        # the k-th point (by rate) of a job pairs with the k-th point of the other seeds' jobs
+        for k, r in enumerate(sorted(rs, key=lambda r: r["bpp"])):
+            key = (str(r.get("dataset")), str(r.get("preset")), str(r.get("sequence")), str(r["method"]),
+                   str(r.get("variant") or ""))
+            pts[key][(label, size, split, k)].append(r)
+    for buckets in pts.values():
+        # several jobs of the same seed in one bucket are different points, not seeds to average
+        for bk, rs in list(buckets.items()):
+            seeds = [r.get("seed") for r in rs]
+            if len(set(seeds)) < len(seeds):
+                del buckets[bk]
+                for r in rs:
+                    buckets[bk + (r.get("job_key"),)].append(r)
+    curves = []
+    for (ds, preset, seq, method, variant), by_point in sorted(pts.items()):
+        triples = []
+        for rs in by_point.values():
+            b, _ = mean_std([r["bpp"] for r in rs])
+            p, _ = mean_std([r["psnr"] for r in rs])
+            m, _ = mean_std([r.get("ms_ssim") for r in rs])
+            triples.append((b, p, m))
+        triples.sort()
+        curves.append(Curve(method, variant, ds, seq, preset, [t[0] for t in triples], [t[1] for t in triples],
+                            [t[2] for t in triples], codec=method in codecs))
+    return curves
+
+
+def average_curves(curves: Sequence[Curve]) -> list[Curve]:
+    """Per (dataset, preset, method, variant): the mean over sequences of the i-th point (by
+    rate), for methods that have the same number of points on every sequence of the dataset."""
+    seqs: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for c in curves:
+        seqs[(c.dataset, c.preset)].add(c.sequence)
+    by: dict[tuple, list[Curve]] = defaultdict(list)
+    for c in curves:
+        by[(c.dataset, c.preset, c.method, c.variant)].append(c)
+    out = []
+    for (ds, preset, method, variant), cs in sorted(by.items()):
+        if len(seqs[(ds, preset)]) < 2 or {c.sequence for c in cs} != seqs[(ds, preset)] \
+                or len({len(c.bpp) for c in cs}) != 1:
+            continue
+        n = len(cs[0].bpp)
+        avg = {a: [mean_std([getattr(c, a)[i] for c in cs])[0] for i in range(n)] for a in ("bpp", "psnr", "ms_ssim")}
+        out.append(Curve(method, variant, ds, "average", preset, avg["bpp"], avg["psnr"], avg["ms_ssim"], cs[0].codec))
+    return out
+
+
+@dataclass
+class BDEntry:
+    dataset: str
+    preset: str
+    sequence: str
+    method: str
+    bd_rate: float | None
+    bd_psnr: float | None
+    why: str = ""
+
+
+def bd_table(curves: Sequence[Curve], anchor: str) -> list[BDEntry]:
+    """BD-rate (%) and BD-PSNR (dB) of every curve against the anchor's curve on the same
+    dataset, preset and sequence; a cell without a number says why."""
+    anchors = {(c.dataset, c.preset, c.sequence): c for c in curves if c.name == anchor}
+    out = []
+    for c in curves:
+        if c.name == anchor:
+            continue
+        a = anchors.get((c.dataset, c.preset, c.sequence))
+        if a is None:
+            out.append(BDEntry(c.dataset, c.preset, c.sequence, c.name, None, None,
+                               f"no {anchor} points for this sequence and preset"))
+            continue
+        try:
+            r = bd_rate(a.bpp, a.psnr, c.bpp, c.psnr)
+            p = bd_psnr(a.bpp, a.psnr, c.bpp, c.psnr)
+            out.append(BDEntry(c.dataset, c.preset, c.sequence, c.name, r, p))
+        except ValueError as exc:
+            out.append(BDEntry(c.dataset, c.preset, c.sequence, c.name, None, None, str(exc)))
+    return out
+
+
+def pick_anchor(curves: Sequence[Curve], wanted: str | None) -> str | None:
+    names = [c.name for c in curves]
+    if wanted:
+        return wanted
+    for pref in ("x265", "x264"):
+        if pref in names:
+            return pref
+    codec_names = sorted({c.name for c in curves if c.codec})
+    return codec_names[0] if codec_names else (sorted(set(names))[0] if len(set(names)) > 1 else None)
+
+
+# --- convergence ----------------------------------------------------------------------------
+@dataclass
+class Trace:
+    label: str
+    dataset: str
+    preset: str
+    epochs: list[float]
+    seconds: list[float | None]
+    psnr: list[float]
+
+
+def convergence_traces(records: Sequence[dict[str, Any]]) -> list[Trace]:
+    """PSNR against epoch and training seconds for every job that recorded more than one epoch
+    (mean over seeds at each epoch)."""
+    by_job: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if is_number(r.get("psnr")) and is_number(r.get("epoch")):
+            by_job[(r.get("job_key"), r.get("variant"), r.get("split"), point_label(r))].append(r)
+    series: dict[tuple, dict[float, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for rs in by_job.values():
+        if len({r["epoch"] for r in rs}) < 2:
+            continue
+        r0 = rs[0]
+        size = r0.get("size_target")
+        label = " ".join(str(x) for x in (r0["method"], r0.get("variant") or "", _size(size),
+                                          "" if r0.get("split") in (None, "all") else r0.get("split")) if x)
+        for r in rs:
+            series[(label, str(r0.get("dataset")), str(r0.get("preset")))][r["epoch"]].append(r)
+    out = []
+    for (label, ds, preset), by_ep in sorted(series.items()):
+        eps = sorted(by_ep)
+        out.append(Trace(label, ds, preset, eps,
+                         [mean_std([r.get("train_seconds") for r in by_ep[e]])[0] for e in eps],
+                         [mean_std([r["psnr"] for r in by_ep[e]])[0] for e in eps]))
+    return out
+
+
+def _size(size: Any) -> str:
+    if is_number(size):
+        from nvbench.presets import format_size
+
+        return format_size(int(size))
+    return str(size) if size else ""

@@ -1,0 +1,240 @@
+"""Assembling the report: store -> aggregates -> plots -> one self-contained HTML file.
+
+`build_context` gathers everything the template and the text summary show; `write_html`
+renders the Jinja2 template shipped in nvbench/report/templates/. Nothing here trains or
+decodes a model: sample frames come from the store's artefacts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import nvbench
+from nvbench.report import aggregate as agg
+from nvbench.report import plots
+from nvbench.report.data import ReportData, load_report_data
+from nvbench.report.paper_numbers import PAPER_RD, PAPER_TABLES, REPORTED, table
+
+BPP_METHOD = ("bpp = size in bits of the file written by the method (or the codec's bitstream) / (T·H·W) "
+              "of the evaluated frames — no channel factor, everything needed to decode counted")
+
+
+def codec_methods(names: set[str]) -> set[str]:
+    """Methods with the CODEC capability (dashed RD curves); unknown plugins are not codecs."""
+    from nvbench import registry
+    from nvbench.methods import CODEC
+
+    out = set()
+    for n in names:
+        try:
+            if CODEC in registry.methods.get(n).capabilities:
+                out.add(n)
+        except Exception:  # a store from another install may name methods this one lacks
+            continue
+    return out
+
+
+def _distinct(records: list[dict[str, Any]], key: str) -> list[tuple[str, int]]:
+    counts: dict[str, int] = defaultdict(int)
+    for r in records:
+        v = r.get(key)
+        if v not in (None, ""):
+            counts[str(v)] += 1
+    return sorted(counts.items())
+
+
+def conditions(data: ReportData) -> list[tuple[str, str]]:
+    """The conditions every number on the page was measured under (value (count of records))."""
+    from nvbench.presets import PRESETS
+
+    recs = data.records
+    fmt = lambda items: "; ".join(f"{v} ({n})" for v, n in items) or "—"  # noqa: E731
+    presets = [(f"{p}: {PRESETS[p].description}" if p in PRESETS else p, n) for p, n in _distinct(recs, "preset")]
+    machine = [((f"{r.get('platform')}, {r.get('cpu_count')} CPUs, device {r.get('device')}"
+                 + (f", {r['gpu']}" if r.get("gpu") else "")) if r.get("platform") else "not recorded (older job)", 1)
+               for r in recs]
+    mcount: dict[str, int] = defaultdict(int)
+    for m, n in machine:
+        mcount[m] += n
+    epochs = sorted({str(j.get("job", {}).get("epochs")) for j in data.jobs.values() if j.get("job")})
+    started = sorted(str(j.get("provenance", {}).get("started")) for j in data.jobs.values()
+                     if j.get("provenance", {}).get("started"))
+    return [
+        ("presets", fmt(presets)),
+        ("crops (centre, native pixels)", fmt(_distinct(recs, "crop"))),
+        ("working resolutions", fmt(_distinct(recs, "resolution"))),
+        ("colour conversion", fmt(_distinct(recs, "colour"))),
+        ("epochs", ", ".join(epochs) or "—"),
+        ("bpp method", BPP_METHOD + (f"; coders: {fmt(_distinct(recs, 'coder'))}" if _distinct(recs, "coder")
+                                     else "")),
+        ("machine", fmt(sorted(mcount.items()))),
+        ("torch", fmt(_distinct(recs, "torch_version"))),
+        ("nvbench", fmt(_distinct(recs, "nvbench_version")) + f" (report written by nvbench {nvbench.__version__})"),
+        ("git commit", fmt(_distinct(recs, "git_commit"))),
+        ("runs", f"{started[0]} … {started[-1]}" if started else "—"),
+    ]
+
+
+def _bars_from(records: list[dict[str, Any]], task: str) -> dict[tuple[str, str], dict[str, dict[str, float]]]:
+    """(dataset, preset) -> group name -> series -> mean PSNR, for interpolation (series =
+    split) and inpainting (series = each PSNR column)."""
+    out: dict[tuple[str, str], dict[str, dict[str, list[float]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list)))
+    for r in agg.final_records([r for r in records if r.get("task") == task]):
+        name = " ".join(str(x) for x in (r["method"], r.get("variant"), r.get("mask")) if x)
+        key = (str(r.get("dataset")), str(r.get("preset")))
+        if task == "interpolation":
+            if agg.is_number(r.get("psnr")):
+                out[key][name][str(r.get("split"))].append(r["psnr"])
+        else:
+            for k, v in r.items():
+                if k.startswith("psnr") and k != "psnr_float" and agg.is_number(v):
+                    out[key][name][k].append(v)
+    return {k: {n: {s: agg.mean_std(v)[0] for s, v in ser.items()} for n, ser in g.items()}
+            for k, g in out.items()}
+
+
+def build_context(root: str | Path, out_dir: str | Path, anchor: str | None = None,
+                  with_plots: bool = True) -> dict[str, Any]:
+    data = load_report_data(root)
+    out_dir = Path(out_dir)
+    recs = data.records
+    methods = sorted({r["method"] for r in recs})
+    codecs = codec_methods(set(methods))
+    colours = plots.Colours(methods + ["nerv", "enerv", "hnerv", "x264", "x265"])
+    boards = agg.leaderboards(recs)
+
+    def link(key: str) -> str:
+        return Path(os.path.relpath(data.job_path(key), out_dir)).as_posix()
+
+    curves = agg.rd_curves(recs, codecs)
+    avg_curves = agg.average_curves(curves)
+    anchor = agg.pick_anchor(curves, anchor)
+    bd = agg.bd_table(curves + avg_curves, anchor) if anchor else []
+    traces = agg.convergence_traces(recs)
+    ctx: dict[str, Any] = {
+        "title": "nvbench report", "store": str(data.root), "version": nvbench.__version__,
+        "data": data, "boards": boards, "link": link, "conditions": conditions(data), "anchor": anchor,
+        "bd": bd, "curves": curves, "reported": REPORTED, "paper_tables": PAPER_TABLES, "paper_rd": PAPER_RD,
+        "methods": methods, "codecs": sorted(codecs), "traces": traces, "figures": defaultdict(list),
+        "frames": [],
+    }
+    if not with_plots:
+        return ctx
+    figs = ctx["figures"]
+    # rate-distortion
+    by_dp: dict[tuple[str, str], dict[str, list[agg.Curve]]] = defaultdict(lambda: defaultdict(list))
+    for c in curves + avg_curves:
+        by_dp[(c.dataset, c.preset)][c.sequence].append(c)
+    for (ds, preset), seqs in sorted(by_dp.items()):
+        order = (["average"] if "average" in seqs else []) + sorted(s for s in seqs if s != "average")
+        for s in order:
+            figs["rd"].append({"id": f"rd-{ds}-{preset}-{s}", "caption": f"{ds} · {s} · preset {preset}",
+                               "svg": plots.rd_figure(seqs[s], f"{ds}/{s}", colours), "reported": False})
+    for ds in sorted({p["dataset"] for p in PAPER_RD}):
+        svg = plots.paper_rd_figure(ds, colours)
+        if svg:
+            srcs = "; ".join(f"{p['method']}: {p['source']} — {p['conditions']}" for p in PAPER_RD
+                             if p["dataset"] == ds)
+            figs["rd"].append({"id": f"rd-paper-{ds}", "caption": f"{ds}, {REPORTED}. {srcs}", "svg": svg,
+                               "reported": True})
+    # convergence
+    by_t: dict[tuple[str, str], list[agg.Trace]] = defaultdict(list)
+    for t in traces:
+        by_t[(t.dataset, t.preset)].append(t)
+    for (ds, preset), ts in sorted(by_t.items()):
+        figs["convergence"].append({"id": f"convergence-{ds}-{preset}", "caption": f"{ds} · preset {preset}",
+                                    "svg": plots.convergence_figure(ts, ds, colours), "reported": False})
+    for tid in ("convergence_075", "convergence_15"):
+        t = table(tid)
+        figs["convergence"].append({"id": f"convergence-paper-{tid}", "reported": True,
+                                    "caption": f"{t['title']} — {REPORTED}; {t['source']}; {t['conditions']}",
+                                    "svg": plots.paper_lines_figure(t, "epochs", colours, logx=True)})
+    # PSNR vs parameters (reconstruction)
+    rec_by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in recs:
+        if r.get("task") == "reconstruction":
+            rec_by[(str(r.get("dataset")), str(r.get("preset")))].append(r)
+    for (ds, preset), rs in sorted(rec_by.items()):
+        svg = plots.params_figure(rs, f"{ds} · {preset}", colours)
+        if svg:
+            figs["params"].append({"id": f"params-{ds}-{preset}", "caption": f"{ds} · preset {preset}", "svg": svg,
+                                   "reported": False})
+    t = table("bunny_sizes")
+    figs["params"].append({"id": "params-paper-bunny", "reported": True,
+                           "caption": f"{t['title']} — {REPORTED}; {t['source']}; {t['conditions']}",
+                           "svg": plots.paper_lines_figure(t, "stored parameters", colours, logx=True)})
+    # interpolation and inpainting bars
+    for task, paper_id, ylabel in (("interpolation", "interpolation", "PSNR (dB)"),
+                                   ("inpainting", "inpainting", "PSNR (dB)")):
+        for (ds, preset), groups in sorted(_bars_from(recs, task).items()):
+            svg = plots.bars_figure(groups, f"{task} · {ds} · {preset}", ylabel, colours)
+            if svg:
+                figs[task].append({"id": f"{task}-{ds}-{preset}", "caption": f"{ds} · preset {preset}", "svg": svg,
+                                   "reported": False})
+        t = table(paper_id)
+        groups = {name: {"avg.": vals[-1]} for name, vals in t["rows"].items()}
+        figs[task].append({"id": f"{task}-paper", "reported": True,
+                           "caption": f"{t['title']} (average) — {REPORTED}; {t['source']}; {t['conditions']}",
+                           "svg": plots.bars_figure(groups, t["title"], ylabel, colours, reported=True)})
+    # decoded frames: the video with the most methods that saved samples
+    by_video: dict[tuple, dict[str, str]] = defaultdict(dict)
+    for r in agg.final_records(recs):
+        if r.get("has_samples"):
+            vid = (r.get("dataset"), r.get("sequence"), r.get("preset"), r.get("resolution"))
+            name = " ".join(str(x) for x in (r["method"], r.get("variant"), agg._size(r.get("size_target"))) if x)
+            by_video[vid].setdefault(name, str(data.samples_path(r["job_key"])))
+    if by_video:
+        vid, entries = max(by_video.items(), key=lambda kv: (len(kv[1]), str(kv[0])))
+        strip = plots.frame_strip(sorted(entries.items()))
+        if strip:
+            strip["video"] = f"{vid[0]} · {vid[1]} · preset {vid[2]} · {vid[3]}"
+            ctx["frames"] = [strip]
+    return ctx
+
+
+def write_html(root: str | Path, out: str | Path, anchor: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """Render the report for the store at `root` into the HTML file `out`."""
+    import jinja2
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ctx = build_context(root, out.parent, anchor)
+    env = jinja2.Environment(loader=jinja2.PackageLoader("nvbench.report", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
+                             lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env.filters["num"] = fmt_num
+    env.filters["keyfmt"] = fmt_key
+    html = env.get_template("report.html.j2").render(**ctx)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, out)
+    return out, ctx
+
+
+def fmt_num(v: Any, digits: int = 2) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        if v != v:
+            return "–"
+        if digits == 0 or abs(v) >= 10000:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+def fmt_key(v: Any, column: str) -> str:
+    """A leaderboard key cell: sizes as 94k/1.5M, missing as empty."""
+    if v is None:
+        return ""
+    if column == "size_target" and isinstance(v, (int, float)) and not isinstance(v, bool):
+        from nvbench.presets import format_size
+
+        return format_size(int(v))
+    return str(v)

@@ -1,0 +1,142 @@
+"""Reading the store for a report: every record, its provenance, and what was left out and why.
+
+The report reads only the store (jobs/*.json and the sample frames in artifacts/); it never
+imports torch or runs a model. Bad input (unreadable files, newer schemas, failed jobs) never
+stops it: each problem becomes a line in `left_out`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nvbench.jobs import SCHEMA_VERSION
+from nvbench.results import RECORD_FIELDS, Store
+
+#: provenance fields copied onto every record (for the conditions block and the exports)
+PROVENANCE_FIELDS = ("git_commit", "nvbench_version", "torch_version", "platform", "machine", "cpu_count",
+                     "gpu", "python", "device")
+
+
+@dataclass
+class LeftOut:
+    what: str  # a job label or file name
+    status: str  # failed, diverged, not_applicable, unavailable, unreadable, schema
+    reason: str
+    path: str = ""
+
+
+@dataclass
+class ReportData:
+    root: Path
+    records: list[dict[str, Any]] = field(default_factory=list)  # status ok, usable
+    left_out: list[LeftOut] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> payload (without records)
+
+    @property
+    def empty(self) -> bool:
+        return not self.records
+
+    def frame(self):
+        """The tidy table (one row per usable record) as a pandas DataFrame."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.records)
+        for col in RECORD_FIELDS:
+            if col not in df.columns:
+                df[col] = None
+        return df
+
+    def job_path(self, key: str) -> Path:
+        return Store(self.root).job_path(key)
+
+    def samples_path(self, key: str) -> Path:
+        return self.root / "artifacts" / key / "samples.npz"
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def load_report_data(root: str | Path) -> ReportData:
+    """All usable records of the store at `root`, with provenance merged in, and the list of
+    everything left out (failed, diverged, not applicable, unreadable, newer schema)."""
+    store = Store(root)
+    data = ReportData(root=Path(root))
+    if not store.root.exists():
+        data.notes.append(f"the store {store.root} does not exist: run `nvbench run ... --results {store.root}`")
+        return data
+    older: dict[int, int] = {}
+    for path, payload, problem in store.iter_jobs():
+        if payload is None:
+            data.left_out.append(LeftOut(path.name, "unreadable", problem.removeprefix("unreadable: "), str(path)))
+            continue
+        if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
+            data.left_out.append(LeftOut(path.name, "unreadable", "no 'records' list in the file", str(path)))
+            continue
+        schema = payload.get("schema", 0)
+        if not isinstance(schema, int) or schema > SCHEMA_VERSION:
+            data.left_out.append(LeftOut(payload.get("label", path.name), "schema",
+                                         f"schema {schema!r} is newer than this nvbench reads ({SCHEMA_VERSION}); "
+                                         "upgrade nvbench", str(path)))
+            continue
+        if schema < SCHEMA_VERSION:
+            older[schema] = older.get(schema, 0) + 1
+        key = payload.get("key") or path.stem
+        prov = payload.get("provenance") or {}
+        job = payload.get("job") or prov.get("config") or {}
+        data.jobs[key] = {k: v for k, v in payload.items() if k != "records"}
+        label = payload.get("label") or key
+        for n, rec in enumerate(payload["records"]):
+            if not isinstance(rec, dict) or not rec.get("method") or not rec.get("task"):
+                data.left_out.append(LeftOut(label, "unreadable", f"record {n} has no method or task", str(path)))
+                continue
+            status = rec.get("status") or "ok"
+            if status != "ok":
+                data.left_out.append(LeftOut(_record_label(label, rec), status,
+                                             rec.get("reason") or "(no reason recorded)", str(path)))
+                continue
+            row = {f: None for f in RECORD_FIELDS}
+            row.update(rec)
+            row["status"] = "ok"
+            row["job_key"] = key
+            row["schema"] = schema
+            for f in PROVENANCE_FIELDS:
+                row.setdefault(f, prov.get(f))
+            row.setdefault("preset", job.get("preset"))
+            if row.get("preset") is None:
+                row["preset"] = job.get("preset") or "unknown"
+            row.setdefault("dataset", job.get("dataset"))
+            row["colour"] = row.get("colour") or prov.get("colour")
+            row["crop"] = row.get("crop") or _hw(job.get("crop"))
+            row["resolution"] = row.get("resolution") or (
+                f"{row['height']}x{row['width']}" if row.get("height") and row.get("width") else None)
+            row["variant"] = row.get("variant") or ""
+            row["split"] = row.get("split") or "all"
+            row["seed"] = row["seed"] if row.get("seed") is not None else job.get("seed")
+            row["has_samples"] = data.samples_path(key).is_file()
+            data.records.append(row)
+    for schema, count in sorted(older.items()):
+        data.notes.append(f"{count} job file(s) use the older schema {schema} (current {SCHEMA_VERSION}): read "
+                          "with the fields they have; missing fields are left empty")
+    presets = sorted({str(r["preset"]) for r in data.records})
+    if len(presets) > 1:
+        data.notes.append(f"the store mixes presets ({', '.join(presets)}): every table and plot keeps them apart")
+    if not data.records:
+        data.notes.append(f"no usable results in {store.root}: run e.g. "
+                          f"`nvbench run -m hnerv --preset smoke --results {store.root}`")
+    return data
+
+
+def _hw(v: Any) -> str | None:
+    if isinstance(v, (list, tuple)) and len(v) == 2:
+        return f"{v[0]}x{v[1]}"
+    return v if isinstance(v, str) else None
+
+
+def _record_label(label: str, rec: dict[str, Any]) -> str:
+    extra = "/".join(str(rec[k]) for k in ("variant", "split") if rec.get(k) and rec.get(k) != "all")
+    return f"{label}{'/' + extra if extra else ''}"

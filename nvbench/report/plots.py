@@ -1,0 +1,232 @@
+"""Plots as inline SVG strings (matplotlib, Agg) and sample frames as PNG data URIs.
+
+Everything the page shows is embedded: no file next to the HTML, no font or script fetched.
+Codec curves are dashed; the papers' numbers get their own panels, titled as reported.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nvbench.report.aggregate import Curve, Trace, final_records, is_number, mean_std
+from nvbench.report.paper_numbers import PAPER_RD, REPORTED
+
+_PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+            "#bcbd22", "#7f7f7f"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # text stays <text> (no glyph outlines: smaller, faster; the browser uses a local sans-serif font)
+    plt.rcParams.update({"svg.hashsalt": "nvbench", "svg.fonttype": "none", "font.size": 9, "axes.grid": True,
+                         "grid.alpha": 0.3, "font.family": "sans-serif"})
+    return plt
+
+
+class Colours:
+    """One colour per method name, stable across every plot of a page."""
+
+    def __init__(self, names: Sequence[str]):
+        self._map = {n: _PALETTE[i % len(_PALETTE)] for i, n in enumerate(sorted(set(names)))}
+
+    def __call__(self, name: str) -> str:
+        base = name.split(" ")[0]
+        if base not in self._map:
+            self._map[base] = _PALETTE[len(self._map) % len(_PALETTE)]
+        return self._map[base]
+
+
+def to_svg(fig: Any) -> str:
+    """The figure as an <svg> element (XML prologue and DOCTYPE removed for inlining)."""
+    plt = _plt()
+    buf = io.StringIO()
+    # fixed margins instead of bbox_inches="tight", which draws every figure twice
+    two_line = any("\n" in ax.get_title() for ax in fig.axes)
+    fig.subplots_adjust(left=0.09 if len(fig.axes) > 1 else 0.14, right=0.98, bottom=0.2,
+                        top=0.8 if two_line else 0.88, wspace=0.3)
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]
+    return re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
+
+
+def rd_figure(curves: Sequence[Curve], title: str, colours: Colours) -> str:
+    """PSNR and MS-SSIM against bpp for the curves of one sequence (or the average)."""
+    plt = _plt()
+    has_ssim = any(v is not None for c in curves for v in c.ms_ssim)
+    fig, axes = plt.subplots(1, 2 if has_ssim else 1, figsize=(9 if has_ssim else 5, 3.4), squeeze=False)
+    for c in curves:
+        style = dict(color=colours(c.method), marker="o", ms=3.5, lw=1.4, ls="--" if c.codec else "-",
+                     label=c.name + (" (codec)" if c.codec else ""))
+        axes[0][0].plot(c.bpp, c.psnr, **style)
+        if has_ssim:
+            pts = [(b, m) for b, m in zip(c.bpp, c.ms_ssim) if m is not None]
+            if pts:
+                axes[0][1].plot([p[0] for p in pts], [p[1] for p in pts], **style)
+    axes[0][0].set(xlabel="bpp (file bytes)", ylabel="PSNR (dB)", title=f"{title}: PSNR")
+    if has_ssim:
+        axes[0][1].set(xlabel="bpp (file bytes)", ylabel="MS-SSIM", title=f"{title}: MS-SSIM")
+    axes[0][0].legend(fontsize=7)
+    return to_svg(fig)
+
+
+def paper_rd_figure(dataset: str, colours: Colours) -> str | None:
+    sets = [p for p in PAPER_RD if p["dataset"] == dataset]
+    if not sets:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for p in sets:
+        ax.plot([q[0] for q in p["points"]], [q[1] for q in p["points"]], marker="s", ms=3.5, lw=1.2,
+                ls="--" if p["codec"] else ":", color=colours(p["method"]), label=p["method"])
+    ax.set(xlabel="bpp", ylabel="PSNR (dB)", title=f"{dataset}: {REPORTED}")
+    ax.legend(fontsize=7)
+    return to_svg(fig)
+
+
+def convergence_figure(traces: Sequence[Trace], title: str, colours: Colours) -> str:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for t in traces:
+        col = colours(t.label)
+        axes[0].plot(t.epochs, t.psnr, marker="o", ms=3, color=col, label=t.label)
+        pts = [(s, p) for s, p in zip(t.seconds, t.psnr) if s is not None]
+        if pts:
+            axes[1].plot([q[0] for q in pts], [q[1] for q in pts], marker="o", ms=3, color=col, label=t.label)
+    axes[0].set(xlabel="epoch", ylabel="PSNR (dB)", title=f"{title}: PSNR vs epoch")
+    axes[1].set(xlabel="training wall-clock (s)", ylabel="PSNR (dB)", title=f"{title}: PSNR vs time")
+    axes[0].legend(fontsize=7)
+    return to_svg(fig)
+
+
+def paper_lines_figure(table: dict[str, Any], xlabel: str, colours: Colours, logx: bool = False) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    n = len(table["x"])
+    for name, vals in table["rows"].items():
+        ax.plot(table["x"], vals[:n], marker="s", ms=3.5, ls=":", color=colours(name), label=name)
+    if logx:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel="PSNR (dB)", title=f"{table['source']}\n{REPORTED}")
+    ax.legend(fontsize=7)
+    return to_svg(fig)
+
+
+def params_figure(records: Sequence[dict[str, Any]], title: str, colours: Colours) -> str | None:
+    """PSNR against stored parameters, one line per method (mean over seeds per size)."""
+    by: dict[str, dict[Any, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in final_records(records):
+        if is_number(r.get("params")) and is_number(r.get("psnr")):
+            name = r["method"] + (f" {r['variant']}" if r.get("variant") else "")
+            by[name][r.get("size_target")].append(r)
+    if not by:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for name, sizes in sorted(by.items()):
+        pts = sorted((mean_std([r["params"] for r in rs])[0], mean_std([r["psnr"] for r in rs])[0])
+                     for rs in sizes.values())
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=4, color=colours(name), label=name)
+    ax.set_xscale("log")
+    ax.set(xlabel="stored parameters", ylabel="PSNR (dB)", title=f"{title}: PSNR vs parameters")
+    ax.legend(fontsize=7)
+    return to_svg(fig)
+
+
+def bars_figure(groups: dict[str, dict[str, float]], title: str, ylabel: str, colours: Colours,
+                reported: bool = False) -> str | None:
+    """Grouped bars: groups[name][series] = value (e.g. method -> split -> PSNR)."""
+    if not groups:
+        return None
+    plt = _plt()
+    series = sorted({s for g in groups.values() for s in g})
+    names = list(groups)
+    width = 0.8 / max(1, len(series))
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(names) + 2), 3.4))
+    hatches = ["", "//", "..", "xx", "\\\\"]
+    for j, s in enumerate(series):
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(names))]
+        vals = [groups[n].get(s, math.nan) for n in names]
+        ax.bar(xs, vals, width * 0.95, color=[colours(n) for n in names], hatch=hatches[j % len(hatches)],
+               edgecolor="black", lw=0.4, label=s)
+        for x, v in zip(xs, vals):
+            if is_number(v):
+                ax.text(x, v, f"{v:.2f}", ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
+    finite = [v for g in groups.values() for v in g.values() if is_number(v)]
+    if finite:
+        ax.set_ylim(max(0.0, min(finite) - 3), max(finite) + 2)
+    ax.set(ylabel=ylabel, title=title + (f"\n{REPORTED}" if reported else ""))
+    if len(series) > 1:
+        ax.legend(fontsize=7)
+    return to_svg(fig)
+
+
+# --- sample frames --------------------------------------------------------------------------
+def png_data_uri(img: np.ndarray) -> str:
+    """uint8 (H,W,3) or float (H,W) in [0,1] -> data:image/png;base64,..."""
+    import matplotlib.image as mpimg
+
+    buf = io.BytesIO()
+    if img.ndim == 2:
+        mpimg.imsave(buf, img, cmap="magma", vmin=0.0, vmax=1.0, format="png")
+    else:
+        mpimg.imsave(buf, np.ascontiguousarray(img), format="png")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _shrink(img: np.ndarray, max_width: int = 480) -> np.ndarray:
+    step = max(1, math.ceil(img.shape[1] / max_width))
+    return img[::step, ::step]
+
+
+def load_samples(path: Any) -> dict[str, np.ndarray] | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {k: z[k] for k in ("indices", "decoded", "truth")}
+    except (OSError, KeyError, ValueError):
+        return None
+    if out["decoded"].shape != out["truth"].shape or out["decoded"].ndim != 4 or not len(out["indices"]):
+        return None
+    return out
+
+
+def frame_strip(entries: Sequence[tuple[str, Any]], gain: float = 4.0) -> dict[str, Any] | None:
+    """entries: (label, samples.npz path) of methods on the same video. Picks the middle saved
+    frame they all have; returns the ground truth and, per method, decoded frame, error map
+    (|error| x gain, magma) and the frame's PSNR."""
+    loaded = [(label, load_samples(p)) for label, p in entries]
+    loaded = [(label, s) for label, s in loaded if s is not None]
+    if not loaded:
+        return None
+    common = set(int(i) for i in loaded[0][1]["indices"])
+    for _, s in loaded[1:]:
+        common &= set(int(i) for i in s["indices"])
+    if not common:
+        return None
+    idx = sorted(common)[len(common) // 2]
+    truth = None
+    methods = []
+    for label, s in loaded:
+        pos = [int(i) for i in s["indices"]].index(idx)
+        gt, dec = s["truth"][pos], s["decoded"][pos]
+        truth = gt if truth is None else truth
+        err = np.abs(dec.astype(np.float32) - gt.astype(np.float32)).mean(-1) / 255.0
+        mse = float((((dec.astype(np.float64) - gt.astype(np.float64)) / 255.0) ** 2).mean())
+        psnr = math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+        methods.append({"label": label, "decoded": png_data_uri(_shrink(dec)),
+                        "error": png_data_uri(np.clip(_shrink(err) * gain, 0, 1)), "psnr": psnr})
+    return {"index": idx, "truth": png_data_uri(_shrink(truth)), "methods": methods, "gain": gain}
