@@ -106,6 +106,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     skipped = sum(1 for p in payloads if p.get("skipped"))
     print()
     print(render_by_task(records))
+    for t_name in dict.fromkeys(str(r.get("task")) for r in records):  # e.g. BD-rate of compression runs
+        summary = getattr(registry.tasks.get(t_name), "summary", None) if t_name in registry.tasks.names() else None
+        text = summary(records, store) if summary else ""
+        if text:
+            print(f"\n{text}")
     failed = [r for r in records if r.get("status") in ("failed", "diverged")]
     for r in failed:
         print(f"{r['method']}/{r['task']}: {r['status']}: {r.get('reason')}")

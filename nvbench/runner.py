@@ -591,12 +591,29 @@ def _poll_beats(store: Store, reporter: Reporter, stop: threading.Event) -> None
         reporter.beats([b for b in beats if time.time() - b.get("time", 0) < 300])
 
 
+def add_companion_jobs(jobs: Sequence[Job], store: Store) -> list[Job]:
+    """Jobs a task needs beside the requested ones (`Task.companion_jobs(job, store, known)`),
+    e.g. the compression anchor's job when the store has no anchor points; added first, once."""
+    extra: list[Job] = []
+    for job in jobs:
+        try:
+            hook = getattr(registry.tasks.get(job.task), "companion_jobs", None)
+        except NvbenchError:
+            continue
+        if hook is not None:
+            for new in hook(job, store, list(jobs) + extra):
+                if new.key not in {j.key for j in list(jobs) + extra}:
+                    extra.append(new)
+    return extra + list(jobs)
+
+
 def run_matrix(jobs: Sequence[Job], store: Store, opts: MatrixOptions | None = None,
                reporter: Reporter | None = None) -> list[dict[str, Any]]:
     """Run a matrix: skip what the store has (unless force), group the jobs that share a
     trained representation, run the groups in-process (one local worker) or through joblib
     (local processes, dask, ray), and write every result in this process as it arrives."""
     opts = opts or MatrixOptions()
+    jobs = add_companion_jobs(jobs, store)
     reporter = reporter or Reporter()
     if opts.backend not in BACKENDS:
         raise UnknownNameError("backend", opts.backend, BACKENDS)

@@ -83,13 +83,13 @@ def prune_and_finetune(decoder: nn.Module, ratio: float, source: Any, recipe: An
     from nvbench.train import TrainSettings, train
 
     work = copy.deepcopy(decoder)
+    model = _Trainable(work)  # before the masks exist: only the stored buffers become parameters
     masks = global_masks(work, ratio)
     targets = prunable(work)
     for (module, pname), mask in zip(targets, masks):
         tprune.custom_from_mask(module, pname, mask)
     info: dict[str, Any] = {"prune_ratio": ratio, "finetune_epochs": epochs, "finetune_seconds": 0.0}
     if epochs > 0:
-        model = _Trainable(work)
         ft_recipe = replace(recipe, lr=recipe.lr * lr_scale, warmup=0.0)
         settings = TrainSettings(epochs=epochs, recipe=ft_recipe, seed=seed, channels_last=False)
         res = train(model, source, settings, callbacks=callbacks)
