@@ -1,0 +1,55 @@
+"""`nvbench compare --anchor x265`: RD points and BD-rate / BD-PSNR from the store alone."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+METRICS = ("psnr", "psnr_y", "psnr_yuv", "ms_ssim", "vmaf", "psnr_pooled")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from nvbench.errors import NvbenchError
+    from nvbench.rd import bd_table, rd_table
+    from nvbench.results import Store
+
+    store = Store(args.results)
+    records = [r for r in store.records() if r.get("task") == "compression"]
+    for key in ("dataset", "preset", "sequence"):
+        want = getattr(args, key)
+        if want:
+            records = [r for r in records if str(r.get(key)) == want]
+    if not records:
+        raise NvbenchError(f"no compression records in {store.jobs_dir}/ (run: nvbench run -m hnerv,x265 "
+                           f"-t compression --results {args.results})")
+    if not any(r.get("method") == args.anchor for r in records):
+        known = sorted({str(r.get("method")) for r in records})
+        raise NvbenchError(f"the store has no compression points of the anchor {args.anchor!r} "
+                           f"(methods there: {', '.join(known)}); run: nvbench run -m {args.anchor} -t compression")
+    if not args.no_points:
+        print(rd_table(records))
+        print()
+    print(f"BD-rate / BD-PSNR against {args.anchor} on {args.metric} (PCHIP; negative BD-rate = fewer bits; "
+          f"curves are each method's Pareto front):")
+    print(bd_table(records, args.anchor, args.metric))
+    ceilings = {}
+    for r in records:
+        if isinstance(r.get("psnr_ceiling_yuv420"), float):
+            ceilings.setdefault((r.get("dataset"), r.get("sequence"), r.get("preset")), r["psnr_ceiling_yuv420"])
+    for (ds, seq, preset), c in sorted(ceilings.items(), key=str):
+        print(f"{ds}:{seq} ({preset}): the RGB -> YUV 4:2:0 -> RGB round trip alone allows {c:.2f} dB")
+    return 0
+
+
+def register(sub: Any) -> None:
+    from nvbench.results import DEFAULT_RESULTS
+
+    p = sub.add_parser("compare", help="RD points and BD-rate/BD-PSNR of every method against an anchor")
+    p.add_argument("--anchor", default="x265", help="anchor method (default x265)")
+    p.add_argument("--metric", default="psnr", choices=METRICS, help="quality axis (default psnr, RGB 8-bit)")
+    p.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
+    p.add_argument("--dataset", help="only this dataset")
+    p.add_argument("--sequence", help="only this sequence")
+    p.add_argument("--preset", help="only this preset")
+    p.add_argument("--no-points", action="store_true", help="only the BD table")
+    p.set_defaults(func=cmd_compare)
