@@ -153,3 +153,25 @@ def test_video_stream_equals_whole_decode_and_counts(tmp_path):
     bad.write_bytes(b"\0" * 4096)
     with pytest.raises(FormatError, match=r"broken\.mp4"):
         readers.video_info(bad)
+
+
+@pytest.mark.parametrize("ext", [".y4m", ".mkv"])
+def test_own_video_file_formats(tmp_path, monkeypatch, ext):
+    """Y4M and MKV clips (made here by ffmpeg) become one-sequence datasets, streamed into the store."""
+    import subprocess
+
+    from nvbench.data.bunny import clip_path
+    from nvbench.data.ffmpeg import ffmpeg_exe
+    from nvbench.data.local import LocalClip
+
+    monkeypatch.setenv("NVBENCH_DATA", str(tmp_path / "data"))
+    clip = tmp_path / f"mine{ext}"
+    codec = ["-pix_fmt", "yuv420p"] if ext == ".y4m" else ["-c:v", "ffv1"]
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(clip_path()), "-frames:v", "5",
+                    "-vf", "scale=160:80", *codec, str(clip)], check=True)
+    ds = LocalClip(clip)
+    info = ds.card.sequences[0]
+    assert (info.name, info.frames, info.height, info.width) == ("mine", 5, 80, 160)
+    v = ds.load()
+    assert np.array_equal(np.asarray(v.frames), decode_rgb(clip))
+    assert ds.checksum() == v.checksum() and "ffmpeg default" in v.colour
