@@ -100,7 +100,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     opts = MatrixOptions(force=args.force, device=args.device, channels_last=not args.no_channels_last,
                          amp=args.amp, retry_diverged=args.retry_diverged, jobs=args.jobs, backend=args.backend,
-                         scheduler=args.scheduler, address=args.address, threads=args.threads)
+                         scheduler=args.scheduler, address=args.address, threads=args.threads,
+                         connect_timeout=args.connect_timeout)
     payloads = run_matrix(jobs, store, opts, make_reporter(args.quiet))
     records = [r for p in payloads for r in p.get("records", [])]
     skipped = sum(1 for p in payloads if p.get("skipped"))
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where jobs run: local processes, a dask.distributed cluster or a ray cluster")
     r.add_argument("--scheduler", help="dask scheduler address, tcp://HOST:PORT (with --backend dask)")
     r.add_argument("--address", help="ray cluster address, e.g. auto or ray://HOST:10001 (with --backend ray)")
+    r.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to reach the dask scheduler")
     r.add_argument("--retry-diverged", type=int, default=0, metavar="N",
                    help="retry a diverged training up to N times with a new seed (both are recorded)")
     r.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory layout")

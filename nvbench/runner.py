@@ -309,6 +309,7 @@ class MatrixOptions:
     scheduler: str | None = None  # dask: tcp://HOST:PORT of a running scheduler
     address: str | None = None  # ray: the cluster address ("auto", ray://HOST:PORT); None: a local ray
     threads: int | None = None  # torch threads per worker; None: cores // workers on that machine
+    connect_timeout: float = 10.0  # seconds to reach a dask scheduler
 
 
 class Reporter:
@@ -551,7 +552,7 @@ def _parallel(groups: list[list[Attempt]], root: str, opts: MatrixOptions, plugi
         par = joblib.Parallel(n_jobs=opts.jobs, backend="loky", return_as="generator_unordered")
         yield from par(call(g, root, opts, plugins, opts.jobs) for g in groups)
     elif opts.backend == "dask":
-        client = connect_dask(opts.scheduler)
+        client = connect_dask(opts.scheduler, opts.connect_timeout)
         try:
             slots = _dask_slots(client)
             with client.as_current(), joblib.parallel_config(backend="dask"):
