@@ -46,11 +46,18 @@ def metric_columns(records: Sequence[dict[str, Any]]) -> list[tuple[str, str, st
     better), e.g. psnr_masked of inpainting or psnr_y of codecs."""
     present = {k for r in records for k, v in r.items() if is_number(v)}
     cols = [c for c in KNOWN_COLUMNS if c[0] in present]
-    extra = sorted(k for k in present if k.startswith("psnr_") and k not in _SKIP_PSNR_LIKE)
+    extra = sorted(k for k in present if extra_psnr_column(k))
     at = 3 if len(cols) >= 3 else len(cols)
     for k in reversed(extra):
         cols.insert(at, (k, k.replace("psnr_", "PSNR ").replace("_", " "), UP, 2))
     return cols
+
+
+def extra_psnr_column(name: str) -> bool:
+    """psnr_* columns worth a leaderboard column: psnr_masked, psnr_raw, psnr_y, psnr_yuv; not the
+    float/pooled twins of each, the per-chroma-plane values, or a ceiling (not the method's)."""
+    return (name.startswith("psnr_") and name not in _SKIP_PSNR_LIKE and not name.endswith(("_float", "_pooled"))
+            and name not in ("psnr_u", "psnr_v") and "ceiling" not in name)
 
 
 def point_label(rec: dict[str, Any]) -> str:
@@ -173,18 +180,25 @@ class Curve:
 
 
 def rd_curves(records: Sequence[dict[str, Any]], codecs: set[str] | frozenset[str] = frozenset()) -> list[Curve]:
-    """RD curves per (dataset, preset, sequence, method, variant): points with bpp and PSNR,
-    averaged over seeds at the same point, sorted by rate."""
+    """RD curves per (dataset, preset, sequence, method): points with bpp and PSNR, averaged over
+    seeds at the same point, reduced to the upper envelope (nvbench.rd.pareto, as `nvbench
+    compare` does: pruning/bits/size points beaten at lower rate are not on the curve). In the
+    compression task a record's variant names its RD point (q8-p0.2, q51); elsewhere it names a
+    variant of the method and gets its own curve."""
+    from nvbench.rd import pareto
+
     pts: dict[tuple, dict[tuple, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     per_job: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in final_records(records):
-        if is_number(r.get("bpp")) and is_number(r.get("psnr")):
-            per_job[(r.get("job_key"), point_label(r), str(r.get("size_target")), str(r.get("split")))].append(r)
+        if is_number(r.get("bpp")) and is_number(r.get("psnr")) and r["bpp"] > 0:
+            compression = r.get("task") == "compression"
+            label = point_label(r) + (f" {r.get('variant')}" if compression else "")
+            per_job[(r.get("job_key"), label, str(r.get("size_target")), str(r.get("split")))].append(r)
     for (_, label, size, split), rs in per_job.items():
         # the k-th point (by rate) of a job pairs with the k-th point of the other seeds' jobs
         for k, r in enumerate(sorted(rs, key=lambda r: r["bpp"])):
-            key = (str(r.get("dataset")), str(r.get("preset")), str(r.get("sequence")), str(r["method"]),
-                   str(r.get("variant") or ""))
+            variant = "" if r.get("task") == "compression" else str(r.get("variant") or "")
+            key = (str(r.get("dataset")), str(r.get("preset")), str(r.get("sequence")), str(r["method"]), variant)
             pts[key][(label, size, split, k)].append(r)
     for buckets in pts.values():
         # several jobs of the same seed in one bucket are different points, not seeds to average
@@ -202,7 +216,8 @@ def rd_curves(records: Sequence[dict[str, Any]], codecs: set[str] | frozenset[st
             p, _ = mean_std([r["psnr"] for r in rs])
             m, _ = mean_std([r.get("ms_ssim") for r in rs])
             triples.append((b, p, m))
-        triples.sort()
+        front = set(pareto([(t[0], t[1]) for t in triples]))
+        triples = sorted(t for t in triples if (t[0], t[1]) in front)
         curves.append(Curve(method, variant, ds, seq, preset, [t[0] for t in triples], [t[1] for t in triples],
                             [t[2] for t in triples], codec=method in codecs))
     return curves

@@ -91,7 +91,7 @@ def _bars_from(records: list[dict[str, Any]], task: str) -> dict[tuple[str, str]
                 out[key][name][str(r.get("split"))].append(r["psnr"])
         else:
             for k, v in r.items():
-                if k.startswith("psnr") and k != "psnr_float" and agg.is_number(v):
+                if (k == "psnr" or agg.extra_psnr_column(k)) and agg.is_number(v):
                     out[key][name][k].append(v)
     return {k: {n: {s: agg.mean_std(v)[0] for s, v in ser.items()} for n, ser in g.items()}
             for k, g in out.items()}
@@ -208,6 +208,7 @@ def write_html(root: str | Path, out: str | Path, anchor: str | None = None) -> 
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["num"] = fmt_num
     env.filters["keyfmt"] = fmt_key
+    env.filters["paper"] = lambda v: f"{v:.2f}" if isinstance(v, float) and round(v, 2) == v else str(v)
     html = env.get_template("report.html.j2").render(**ctx)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(html, encoding="utf-8")

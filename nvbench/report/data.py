@@ -119,6 +119,8 @@ def load_report_data(root: str | Path) -> ReportData:
             row["seed"] = row["seed"] if row.get("seed") is not None else job.get("seed")
             row["has_samples"] = data.samples_path(key).is_file()
             data.records.append(row)
+    order = {"failed": 0, "diverged": 1, "unreadable": 2, "schema": 3, "unavailable": 4, "not_applicable": 5}
+    data.left_out.sort(key=lambda item: (order.get(item.status, 9), item.what))
     for schema, count in sorted(older.items()):
         data.notes.append(f"{count} job file(s) use the older schema {schema} (current {SCHEMA_VERSION}): read "
                           "with the fields they have; missing fields are left empty")

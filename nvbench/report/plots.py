@@ -48,13 +48,13 @@ class Colours:
         return self._map[base]
 
 
-def to_svg(fig: Any) -> str:
+def to_svg(fig: Any, bottom: float = 0.2) -> str:
     """The figure as an <svg> element (XML prologue and DOCTYPE removed for inlining)."""
     plt = _plt()
     buf = io.StringIO()
     # fixed margins instead of bbox_inches="tight", which draws every figure twice
     two_line = any("\n" in ax.get_title() for ax in fig.axes)
-    fig.subplots_adjust(left=0.09 if len(fig.axes) > 1 else 0.14, right=0.98, bottom=0.2,
+    fig.subplots_adjust(left=0.09 if len(fig.axes) > 1 else 0.14, right=0.98, bottom=bottom,
                         top=0.8 if two_line else 0.88, wspace=0.3)
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
@@ -119,10 +119,29 @@ def paper_lines_figure(table: dict[str, Any], xlabel: str, colours: Colours, log
     for name, vals in table["rows"].items():
         ax.plot(table["x"], vals[:n], marker="s", ms=3.5, ls=":", color=colours(name), label=name)
     if logx:
-        ax.set_xscale("log")
-    ax.set(xlabel=xlabel, ylabel="PSNR (dB)", title=f"{table['source']}\n{REPORTED}")
+        _log_x(ax, table["x"])
+    source = table["source"] if len(table["source"]) <= 60 else table["source"][:57] + "..."
+    ax.set(xlabel=xlabel, ylabel="PSNR (dB)", title=f"{source}\n{REPORTED}")
     ax.legend(fontsize=7)
     return to_svg(fig)
+
+
+def _log_x(ax: Any, ticks: Sequence[float]) -> None:
+    """Log x axis labelled at the data's own values (no crowded minor labels)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(list(ticks)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _short(v: float) -> str:
+    if v >= 1e6:
+        return f"{v / 1e6:g}M"
+    if v >= 1e4:
+        return f"{v / 1e3:g}k"
+    return f"{v:g}"
 
 
 def params_figure(records: Sequence[dict[str, Any]], title: str, colours: Colours) -> str | None:
@@ -140,7 +159,11 @@ def params_figure(records: Sequence[dict[str, Any]], title: str, colours: Colour
         pts = sorted((mean_std([r["params"] for r in rs])[0], mean_std([r["psnr"] for r in rs])[0])
                      for rs in sizes.values())
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=4, color=colours(name), label=name)
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(xlabel="stored parameters", ylabel="PSNR (dB)", title=f"{title}: PSNR vs parameters")
     ax.legend(fontsize=7)
     return to_svg(fig)
@@ -172,7 +195,7 @@ def bars_figure(groups: dict[str, dict[str, float]], title: str, ylabel: str, co
     ax.set(ylabel=ylabel, title=title + (f"\n{REPORTED}" if reported else ""))
     if len(series) > 1:
         ax.legend(fontsize=7)
-    return to_svg(fig)
+    return to_svg(fig, bottom=0.3)
 
 
 # --- sample frames --------------------------------------------------------------------------
