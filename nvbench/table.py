@@ -59,9 +59,15 @@ def render_by_task(records: Sequence[dict[str, Any]]) -> str:
             columns = getattr(registry.tasks.get(name), "table_columns", None) or RESULT_COLUMNS
         except Exception:  # a record of a task no longer installed still prints
             columns = RESULT_COLUMNS
-        rows = [r for r in records if str(r.get("task")) == name]
+        rows = [{k: _short(v) for k, v in r.items()} for r in records if str(r.get("task")) == name]
         if len(tasks) > 1:
             out.append(f"== {name} ==")
         out.append(render(rows, columns))
         out.append("")
     return "\n".join(out).rstrip("\n")
+
+
+def _short(value: Any, width: int = 28) -> Any:
+    """Long strings (e.g. a method's index-normalisation note) cut for the terminal; the store
+    keeps them whole."""
+    return value[: width - 1] + "…" if isinstance(value, str) and len(value) > width else value
