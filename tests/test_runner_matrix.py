@@ -255,24 +255,28 @@ def test_full_disk_while_writing_a_result(store_dir, monkeypatch, capsys):
 # --- devices and threads -----------------------------------------------------------------------
 
 _CLAIM = """
-import sys, time
+import sys
 from pathlib import Path
 from nvbench.runner import claim_device_slot
 slot = claim_device_slot(int(sys.argv[2]), Path(sys.argv[1]))
 assert claim_device_slot(int(sys.argv[2]), Path(sys.argv[1])) == slot  # stable within a process
 print(slot, flush=True)
-time.sleep(float(sys.argv[3]))
+sys.stdin.read()  # hold the device until the test has heard from every worker
 """
 
 
 def test_each_worker_claims_its_own_gpu(tmp_path):
-    procs = [subprocess.Popen([sys.executable, "-c", _CLAIM, str(tmp_path), "2", "3"], stdout=subprocess.PIPE,
-                              text=True) for _ in range(3)]
-    slots = sorted(int(p.stdout.readline()) for p in procs)
+    slots = []
+    procs = []
+    for _ in range(3):  # one after another: the third finds both devices held
+        p = subprocess.Popen([sys.executable, "-c", _CLAIM, str(tmp_path), "2"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+        slots.append(int(p.stdout.readline()))
+        procs.append(p)
     for p in procs:
-        p.wait()
+        p.communicate("")
     assert slots[:2] == [0, 1]  # two GPUs: the first two workers hold one each
-    assert slots[2] in (0, 1)  # a third worker shares one (round robin)
+    assert slots[2] in (0, 1)  # a third worker shares one (round robin by pid)
     assert claim_device_slot(2, tmp_path) == 0  # all released when their processes ended
 
 
