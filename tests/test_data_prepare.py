@@ -343,3 +343,25 @@ def test_own_image_folder_runs_end_to_end(tmp_path, data_root, capsys):
     assert rec["dataset"] == str(folder.resolve()) and rec["sequence"] == "shots"
     assert rec["resolution"] == "40x80" and rec["frames"] == 6 and rec["status"] == "ok"
     assert "Pillow" in rec["colour"]
+
+
+def test_memory_mapped_frames_feed_training_in_the_requested_order(tmp_path, data_root):
+    """FrameSource gathers batches from a prepared memmap in the sampler's order (the path a
+    >1 GiB video takes), identical to the resident copy small videos get."""
+    import torch
+
+    from nvbench.train import FrameSource
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (10, 4, 6, 3), dtype=np.uint8)
+    with store.SequenceWriter(data_root / "t" / "s", 10, 4, 6) as w:
+        w.write(frames)
+        w.finish({})
+    mm = store.open_frames(data_root / "t" / "s")
+    mapped = FrameSource(mm, torch.device("cpu"), resident_limit_bytes=0)
+    resident = FrameSource(mm, torch.device("cpu"))
+    assert mapped._resident is None and resident._resident is not None
+    idx = torch.tensor([7, 2, 9, 2])
+    expected = torch.from_numpy(frames[[7, 2, 9, 2]]).permute(0, 3, 1, 2)
+    assert torch.equal(mapped.uint8(idx), expected) and torch.equal(resident.uint8(idx), expected)
+    assert mapped.float(idx).dtype == torch.float32
