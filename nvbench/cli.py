@@ -115,8 +115,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = [r for r in records if r.get("status") in ("failed", "diverged")]
     for r in failed:
         print(f"{r['method']}/{r['task']}: {r['status']}: {r.get('reason')}")
-    print(f"\n{len(jobs)} jobs ({skipped} already in the store) in {_duration(time.perf_counter() - t0)}; "
+    print(f"\n{len(payloads)} jobs ({skipped} already in the store) in {_duration(time.perf_counter() - t0)}; "
           f"results in {store.jobs_dir}/")
+    print(f"report: nvbench report --results {store.root}  (writes reports/index.html)")
     return 1 if failed and len(failed) == len(records) else 0
 
 
