@@ -276,6 +276,24 @@ def bd_table(curves: Sequence[Curve], anchor: str) -> list[BDEntry]:
     return out
 
 
+def bd_averages(entries: Sequence[BDEntry]) -> list[BDEntry]:
+    """Per (dataset, preset, method) with several sequences: the mean of the per-sequence
+    BD-rates and BD-PSNRs (as `nvbench compare` averages), over the sequences that have one."""
+    by: dict[tuple[str, str, str], list[BDEntry]] = defaultdict(list)
+    for e in entries:
+        by[(e.dataset, e.preset, e.method)].append(e)
+    out = []
+    for (ds, preset, method), es in sorted(by.items()):
+        if len(es) < 2:
+            continue
+        rates = [e.bd_rate for e in es if e.bd_rate is not None]
+        psnrs = [e.bd_psnr for e in es if e.bd_psnr is not None]
+        out.append(BDEntry(ds, preset, "average", method, statistics.fmean(rates) if rates else None,
+                           statistics.fmean(psnrs) if psnrs else None,
+                           f"mean over {len(rates)} of {len(es)} sequences"))
+    return out
+
+
 def pick_anchor(curves: Sequence[Curve], wanted: str | None) -> str | None:
     names = [c.name for c in curves]
     if wanted:

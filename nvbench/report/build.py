@@ -67,6 +67,7 @@ def conditions(data: ReportData) -> list[tuple[str, str]]:
         ("crops (centre, native pixels)", fmt(_distinct(recs, "crop"))),
         ("working resolutions", fmt(_distinct(recs, "resolution"))),
         ("colour conversion", fmt(_distinct(recs, "colour"))),
+        ("codec colour path", fmt(_distinct(recs, "colour_conversion"))),
         ("epochs", ", ".join(epochs) or "—"),
         ("bpp method", BPP_METHOD + (f"; coders: {fmt(_distinct(recs, 'coder'))}" if _distinct(recs, "coder")
                                      else "")),
@@ -113,7 +114,8 @@ def build_context(root: str | Path, out_dir: str | Path, anchor: str | None = No
     curves = agg.rd_curves(recs, codecs)
     avg_curves = agg.average_curves(curves)
     anchor = agg.pick_anchor(curves, anchor)
-    bd = agg.bd_table(curves + avg_curves, anchor) if anchor else []
+    bd = agg.bd_table(curves, anchor) if anchor else []
+    bd += agg.bd_averages(bd)
     traces = agg.convergence_traces(recs)
     ctx: dict[str, Any] = {
         "title": "nvbench report", "store": str(data.root), "version": nvbench.__version__,
