@@ -27,21 +27,33 @@ from representations.nerv import nerv_grid
 WIDTHS = ("stem_dim", "block_dim", "mlp_dim", "dim_head", "t_dim", "fc_dim", "lower_width")
 
 
-def scaled_widths(o: dict[str, Any], f: float) -> dict[str, int]:
-    w = {k: max(1, int(math.floor(o[k] * f + 0.5))) for k in WIDTHS}
-    w["fc_dim"] = max(4, w["fc_dim"])  # the up-block's inner width fc_dim // 4 must be >= 1
-    return w
-
-
-def enerv_stage_widths(fc_dim: int, n: int, expansion: float, reduction: int, lower: int, strides) -> list[int]:
+def enerv_stage_widths(fc_dim: int, expansion: float, reduction: int, lower: int, strides) -> list[int]:
+    """[E]'s schedule: stage 0 int(fc_dim*expansion), then max(C // reduction, lower_width)."""
     widths, c = [], fc_dim
-    for i, s in enumerate(strides[:n]):
+    for i, s in enumerate(strides):
         c = int(c * expansion) if i == 0 else max(c // (1 if s == 1 else reduction), lower)
         widths.append(c)
     return widths
 
 
-def enerv_params(o: dict[str, Any], w: dict[str, int], strides) -> dict[str, int]:
+def _r(x: float) -> int:
+    return max(1, int(math.floor(x + 0.5)))
+
+
+def scaled_widths(o: dict[str, Any], f: float, strides) -> dict[str, Any]:
+    """Every width of the released model times f, each rounded: the token/MLP widths, fc_dim, the
+    up-block's inner width (fc_dim // 4) and every stage's output width (the released schedule
+    588, 294, 147, 96, 96 at 5 stages). Scaling the stage widths themselves, not re-deriving them
+    from a rounded fc_dim, keeps the count's steps small (budgets are hit within 3%)."""
+    w: dict[str, Any] = {k: _r(o[k] * f) for k in WIDTHS}
+    w["fc_dim"] = max(4, w["fc_dim"])
+    w["up_inner"] = _r((o["fc_dim"] // 4) * f)
+    base = enerv_stage_widths(o["fc_dim"], o["expansion"], o["reduction"], o["lower_width"], strides)
+    w["widths"] = [_r(b * f) for b in base]
+    return w
+
+
+def enerv_params(o: dict[str, Any], w: dict[str, Any], strides) -> dict[str, int]:
     """Exact trainable parameter count, per part (mirrors [E] model/E_NeRV.py)."""
     L, Lxy, Ltm = 2 * o["pe_l"], 2 * o["xy_l"], 2 * o["tm_l"]
     stem, blk, mlp, dh, td, fc = (w[k] for k in ("stem_dim", "block_dim", "mlp_dim", "dim_head", "t_dim", "fc_dim"))
@@ -59,13 +71,12 @@ def enerv_params(o: dict[str, Any], w: dict[str, int], strides) -> dict[str, int
         "toconv": 0 if blk == fc else blk * fc + fc,
         "t_branch": Ltm * td + td + td * td + td,
     }
-    widths = enerv_stage_widths(fc, len(strides), o["expansion"], o["reduction"], w["lower_width"], strides)
     mod = conv = 0
     cin = fc
-    for i, (s, cout) in enumerate(zip(strides, widths)):
+    for i, (s, cout) in enumerate(zip(strides, w["widths"])):
         mod += td * 2 * cin + 2 * cin
-        if i == 0 and cin <= cout:  # Conv_Up_Block, expanding branch
-            q = cin // 4
+        if i == 0 and cin <= cout:  # Conv_Up_Block, expanding branch: conv -> shuffle -> conv
+            q = w["up_inner"]
             conv += cin * q * s * s * 9 + q * s * s + q * cout * 9 + cout
         elif i == 0:
             conv += cin * cout * 9 + cout + cout * cout * s * s * 9 + cout * s * s
@@ -110,7 +121,7 @@ class ENeRVMethod(MethodPlugin):
         gh, gw, strides = nerv_grid(height, width, o["grid_w"], o["strides"], method=cls.name)
 
         def count(f: float) -> int:
-            return enerv_params(o, scaled_widths(o, f), strides)["total"]
+            return enerv_params(o, scaled_widths(o, f, strides), strides)["total"]
 
         f_min = 1.0 / o["dim_head"]  # every width >= 1
         floor = count(f_min)
@@ -134,15 +145,13 @@ class ENeRVMethod(MethodPlugin):
             f = lo
             if count(hi) - size < size - count(lo):  # the nearer of the two sides of the step
                 f = hi
-        w = scaled_widths(o, f)
+        w = scaled_widths(o, f, strides)
         parts = enerv_params(o, w, strides)
-        widths = enerv_stage_widths(w["fc_dim"], len(strides), o["expansion"], o["reduction"], w["lower_width"],
-                                    strides)
         return {
             "frames": frames, "height": height, "width": width,
             "pe_b": o["pe_b"], "pe_l": o["pe_l"], "xy_l": o["xy_l"], "tm_l": o["tm_l"], "index_norm": "i/(N-1)",
             **w, "heads": list(o["heads"]), "expansion": o["expansion"], "reduction": o["reduction"],
-            "fc_hw": [gh, gw], "strides": list(strides), "widths": widths,
+            "fc_hw": [gh, gw], "strides": list(strides),
             "width_scaled": f != 1.0, "width_scale": round(f, 6), "named_size": size if isinstance(size, str) else None,
             "params_parts": {k: v for k, v in parts.items() if k != "total"},
             "params": parts["total"],

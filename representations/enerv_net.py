@@ -52,10 +52,10 @@ class ConvUpBlock(nn.Module):
     """Stage 0: conv3x3 (C -> C/4 * s^2) -> PixelShuffle(s) -> conv3x3 (C/4 -> C_out) -> GELU
     (when C <= C_out; otherwise conv3x3 C -> C_out, then the up-sampling conv)."""
 
-    def __init__(self, cin: int, cout: int, stride: int):
+    def __init__(self, cin: int, cout: int, stride: int, inner: int):
         super().__init__()
         if cin <= cout:
-            q = cin // 4
+            q = inner  # fc_dim // 4 in [E]
             self.conv1 = nn.Sequential(nn.Conv2d(cin, q * stride * stride, 3, padding=1), nn.PixelShuffle(stride))
             self.conv2 = nn.Conv2d(q, cout, 3, padding=1)
         else:
@@ -90,7 +90,7 @@ class ENeRVNet(nn.Module):
         cin = c["fc_dim"]
         for i, (s, cout) in enumerate(zip(c["strides"], c["widths"])):
             self.t_layers.append(nn.Sequential(nn.Linear(td, 2 * cin), nn.GELU()))
-            self.layers.append(ConvUpBlock(cin, cout, s) if i == 0 else NeRVBlock(cin, cout, s))
+            self.layers.append(ConvUpBlock(cin, cout, s, c["up_inner"]) if i == 0 else NeRVBlock(cin, cout, s))
             cin = cout
         self.head = nn.Conv2d(cin, 3, 1)
 

@@ -5,7 +5,7 @@ float64) -> MLP stem 2l -> 512 -> gh*gw*fc_dim -> NeRV blocks (conv 3x3 -> Pixel
 -> 1x1 head -> (tanh+1)/2. The whole network is the stored representation.
 
 Sizes: at and above NeRV-S (fc_dim 26) the paper's family applies (stem 512, lower width 96,
-fc_dim grows: NeRV-S/M/L = 26/58/112). Below NeRV-S every width (stem, fc_dim, lower width) is
+fc_dim grows: NeRV-S/M/L = 26/58/112). Below NeRV-S every width (stem, fc_dim, every stage width) is
 NeRV-S's scaled by one factor, recorded as `width_scaled` (with lower width 96 the unscaled
 family has a floor near 1.1M at 640x1280 and cannot reach the small ladders at all).
 """
@@ -96,38 +96,45 @@ class NeRVMethod(MethodPlugin):
         gh, gw, strides = nerv_grid(height, width, o["grid_w"], o["strides"], method=cls.name)
         n = len(strides)
 
-        def count(stem: int, fc: int, lower: int) -> int:
-            return nerv_params(o["pe_l"], stem, fc, (gh, gw), strides,
-                               nerv_widths(fc, n, o["expansion"], o["reduction"], lower))
+        def family(fc: int) -> tuple[int, int, list[int]]:  # the paper's family: fc_dim grows
+            return o["stem_dim"], fc, nerv_widths(fc, n, o["expansion"], o["reduction"], o["lower_width"])
 
-        base = (o["stem_dim"], o["base_fc_dim"], o["lower_width"])
+        base_widths = nerv_widths(o["base_fc_dim"], n, o["expansion"], o["reduction"], o["lower_width"])
+
+        def scaled(f: float) -> tuple[int, int, list[int]]:  # every width of NeRV-S times f
+            return (_scaled(o["stem_dim"], f), _scaled(o["base_fc_dim"], f), [_scaled(b, f) for b in base_widths])
+
+        def count(arch: tuple[int, int, list[int]]) -> int:
+            return nerv_params(o["pe_l"], arch[0], arch[1], (gh, gw), strides, arch[2])
+
         shape = f"{frames} frames of {height}x{width}"
-        floor = count(1, 1, 1)
+        floor = count(scaled(0.0))
         scale, named = 1.0, None
         if isinstance(size, str):
             if size.lower() not in NAMED_FC_DIM:
                 raise NvbenchError(f"nerv: unknown named size {size!r} (known: {', '.join(NAMED_FC_DIM)})")
             named = size.lower()
-            stem, fc, lower = o["stem_dim"], NAMED_FC_DIM[named], o["lower_width"]
+            arch = family(NAMED_FC_DIM[named])
         elif size < floor:
             raise cls.size_error(size, floor, shape)
-        elif size >= count(*base):
-            stem, lower = o["stem_dim"], o["lower_width"]
+        elif size >= count(family(o["base_fc_dim"])):
             fc = o["base_fc_dim"]
-            while count(stem, fc + 1, lower) <= size:
+            while count(family(fc + 1)) <= size:
                 fc += 1
+            arch = family(fc)
         else:  # every width scaled by one factor: the largest f whose count fits the budget
             lo, hi = 0.0, 1.0
             for _ in range(60):
                 mid = (lo + hi) / 2
-                if count(*(_scaled(b, mid) for b in base)) <= size:
+                if count(scaled(mid)) <= size:
                     lo = mid
                 else:
                     hi = mid
             scale = lo
-            stem, fc, lower = (_scaled(b, lo) for b in base)
-        widths = nerv_widths(fc, n, o["expansion"], o["reduction"], lower)
-        params = nerv_params(o["pe_l"], stem, fc, (gh, gw), strides, widths)
+            arch = scaled(lo)
+        stem, fc, widths = arch
+        lower = _scaled(o["lower_width"], scale)
+        params = count(arch)
         return {
             "frames": frames, "height": height, "width": width,
             "pe_b": o["pe_b"], "pe_l": o["pe_l"], "index_norm": "i/N",
