@@ -144,6 +144,21 @@ EXTRACT = """
 """
 
 
+INTERACT = """
+(() => {
+  const t = [...document.querySelectorAll('table.lb')].find(t => t.dataset.task === 'reconstruction'
+                                                               && t.dataset.preset === 'smoke');
+  const col = () => [...t.tBodies[0].rows].map(r => r.cells[1].dataset.v);
+  const th = t.tHead.rows[0].cells[1];
+  th.click(); const asc = col(); th.click(); const desc = col();
+  const box = document.querySelector('input.filter[data-table="' + t.id + '"]');
+  box.value = 'enerv'; box.dispatchEvent(new Event('input'));
+  const visible = [...t.tBodies[0].rows].filter(r => r.style.display !== 'none').map(r => r.cells[0].textContent);
+  return JSON.stringify([asc, desc, visible]);
+})()
+"""
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary: apt-get install -y chromium")
 def test_report_in_headless_chromium(tmp_path: Path) -> None:
     from nvbench.report.build import write_html
@@ -166,8 +181,9 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
                                                                 "height": size["height"], "scale": 1}}, timeout=60)
         (_output_dir() / "report-screenshot.png").write_bytes(base64.b64decode(shot["data"]))
         shutil.copy(out, _output_dir() / "report-test.html")
-        # interact: sorting by a column must reorder rows (the inline script works)
-        browser.send("Runtime.evaluate", {"expression": "document.querySelector('table.lb thead th').click()"})
+        # interact: a header click sorts, typing in the box filters (the inline script works)
+        res = browser.send("Runtime.evaluate", {"returnByValue": True, "expression": INTERACT})
+        sorted_asc, sorted_desc, visible = json.loads(res["result"]["value"])
         events = list(browser.events)
     finally:
         browser.close()
@@ -177,6 +193,9 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
               or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
               or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
     assert not errors, errors
+    as_num = [float(v) for v in sorted_asc]
+    assert as_num == sorted(as_num) and [float(v) for v in sorted_desc] == sorted(as_num, reverse=True)
+    assert visible == ["enerv"]  # the filter box hides the rows without the text
     requests = [e["params"]["request"]["url"] for e in events if e.get("method") == "Network.requestWillBeSent"]
     leaving = [u for u in requests if not (u == url or u.startswith("data:") or u == "about:blank")]
     assert not leaving, f"requests leaving the file: {leaving}"
