@@ -23,9 +23,16 @@ def _pad_even(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def rgb_to_yuv420(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rgb_to_yuv420(frames: np.ndarray, chunk: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """uint8 (T,H,W,3) RGB -> uint8 planes Y (T,H',W'), U and V (T,H'/2,W'/2); H', W' = H, W
-    rounded up to even."""
+    rounded up to even. Works in chunks of frames (float copies stay small)."""
+    if len(frames) > chunk:
+        parts = [_rgb_to_yuv420(frames[s : s + chunk]) for s in range(0, len(frames), chunk)]
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+    return _rgb_to_yuv420(frames)
+
+
+def _rgb_to_yuv420(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rgb = _pad_even(np.asarray(frames)).astype(np.float32) / 255.0
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     y = KR * r + KG * g + KB * b
@@ -86,10 +93,11 @@ def yuv_psnr(ref: tuple[np.ndarray, ...], test: tuple[np.ndarray, ...]) -> dict[
     return {"psnr_y": py, "psnr_u": pu, "psnr_v": pv, "psnr_yuv": (6 * py + pu + pv) / 8}
 
 
-def roundtrip_ceiling(frames: np.ndarray) -> float:
-    """RGB PSNR (8-bit, mean of frames) that RGB -> YUV 4:2:0 -> RGB alone allows."""
+def roundtrip_ceiling(frames: np.ndarray, yuv: tuple[np.ndarray, ...] | None = None) -> float:
+    """RGB PSNR (8-bit, mean of frames) that RGB -> YUV 4:2:0 -> RGB alone allows (`yuv`: the
+    frames' planes when already converted)."""
     t, h, w = frames.shape[:3]
-    back = yuv420_to_rgb(*rgb_to_yuv420(frames), h, w)
+    back = yuv420_to_rgb(*(yuv if yuv is not None else rgb_to_yuv420(frames)), h, w)
     d = (back.astype(np.float64) - np.asarray(frames, np.float64)) ** 2
     mse = d.reshape(t, -1).mean(axis=1)
     p = 10 * np.log10(255.0**2 / np.maximum(mse, 1e-12))

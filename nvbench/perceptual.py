@@ -28,9 +28,10 @@ def vmaf_available() -> bool:
     return " libvmaf " in out.stdout
 
 
-def vmaf(reference: np.ndarray, distorted: np.ndarray, fps: float = 25.0) -> float | str:
+def vmaf(reference: np.ndarray, distorted: np.ndarray, fps: float = 25.0, ref_yuv: Any = None,
+         dist_yuv: Any = None) -> float | str:
     """Mean VMAF (libvmaf's default model) of uint8 RGB frames, both converted to 4:2:0 with
-    nvbench.colour; or "unavailable: ..." when the ffmpeg binary has no libvmaf."""
+    nvbench.colour (or given as planes); or "unavailable: ..." when ffmpeg has no libvmaf."""
     from nvbench.colour import rgb_to_yuv420
     from representations.ffmpeg_codecs import ffmpeg_exe
 
@@ -38,8 +39,8 @@ def vmaf(reference: np.ndarray, distorted: np.ndarray, fps: float = 25.0) -> flo
         return "unavailable: the bundled ffmpeg has no libvmaf"
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
-        for name, frames in (("dist", distorted), ("ref", reference)):
-            Y, U, V = rgb_to_yuv420(frames)
+        for name, frames, planes in (("dist", distorted, dist_yuv), ("ref", reference, ref_yuv)):
+            Y, U, V = planes if planes is not None else rgb_to_yuv420(frames)
             p = Path(tmp) / f"{name}.yuv"
             with open(p, "wb") as fh:
                 for i in range(Y.shape[0]):

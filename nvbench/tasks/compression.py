@@ -113,16 +113,18 @@ class CompressionTask(Task):
         from nvbench.colour import DESCRIPTION, rgb_to_yuv420, roundtrip_ceiling
 
         frames = ctx.video.frames
-        return {"yuv": rgb_to_yuv420(frames), "ceiling": roundtrip_ceiling(frames), "colour": DESCRIPTION}
+        yuv = rgb_to_yuv420(frames)
+        return {"yuv": yuv, "ceiling": roundtrip_ceiling(frames, yuv), "colour": DESCRIPTION}
 
     def _extra_metrics(self, ctx: TaskContext, opts: dict, ref: dict, frames: Any, yuv: Any = None) -> dict:
         from nvbench.colour import rgb_to_yuv420, yuv_psnr
         from nvbench.perceptual import lpips_score, vmaf
 
-        out: dict[str, Any] = yuv_psnr(ref["yuv"], yuv if yuv is not None else rgb_to_yuv420(frames))
+        yuv = yuv if yuv is not None else rgb_to_yuv420(frames)
+        out: dict[str, Any] = yuv_psnr(ref["yuv"], yuv)
         out["psnr_ceiling_yuv420"] = ref["ceiling"]
         out["colour_conversion"] = ref["colour"]
-        out["vmaf"] = vmaf(ctx.video.frames, frames, ctx.video.fps) if opts["vmaf"] else "off"
+        out["vmaf"] = vmaf(ctx.video.frames, frames, ctx.video.fps, ref["yuv"], yuv) if opts["vmaf"] else "off"
         out["lpips"] = lpips_score(ctx.video.frames, frames) if opts["lpips"] else "off"
         return out
 
