@@ -67,6 +67,16 @@ def test_leaderboard_mean_std_best(store: tuple[Path, dict]) -> None:
     assert _row(inp, method="hnerv").keys["point"] == "mask=disperse"
 
 
+def test_runs_with_other_epochs_are_not_averaged_as_seeds() -> None:
+    recs = [{"method": "m", "task": "reconstruction", "dataset": "d", "preset": "cpu", "seed": 1, "psnr": p,
+             "epochs": e, "recipe": "own", "job_key": f"k{e}", "split": "all", "variant": ""}
+            for e, p in ((30, 20.0), (300, 30.0))]
+    recs.append({**recs[0], "method": "other", "recipe": "theirs", "job_key": "o", "psnr": 25.0})
+    board = agg.leaderboards(recs)[0]
+    assert "epochs" in board.key_columns and "recipe" not in board.key_columns
+    assert sorted(r.cells["psnr"].mean for r in board.rows if r.keys["method"] == "m") == [20.0, 30.0]
+
+
 def test_left_out_and_notes(store: tuple[Path, dict]) -> None:
     data = load_report_data(store[0])
     statuses = sorted(item.status for item in data.left_out)

@@ -33,6 +33,9 @@ KNOWN_COLUMNS: list[tuple[str, str, str, int]] = [
 _SKIP_PSNR_LIKE = {"psnr", "psnr_float", "psnr_pooled"}
 #: record fields that tell apart several points of one job (RD sweeps, masks, coders)
 POINT_FIELDS = ("point", "quality", "crf", "qp", "quant_bits", "embed_bits", "prune_ratio", "mask", "coder")
+#: run conditions that become leaderboard columns when they differ inside one board, so runs
+#: with other epochs, budgets, recipes or frame sizes are never averaged together as seeds
+CONDITION_FIELDS = ("epochs", "budget_seconds", "recipe", "resolution", "frames")
 #: fields that name a leaderboard row (seeds are aggregated away)
 ROW_FIELDS = ("method", "variant", "split", "size_target", "sequence")
 
@@ -131,6 +134,13 @@ def leaderboards(records: Sequence[dict[str, Any]]) -> list[Leaderboard]:
                 key_cols.append(f)
         if any(point_label(r) for r in recs):
             key_cols.append("point")
+        base = [tuple((point_label(r) if c == "point" else r.get(c)) for c in key_cols) for r in recs]
+        for f in CONDITION_FIELDS:  # only where one method's rows differ in it (methods' own recipes don't)
+            seen: dict[tuple, set] = defaultdict(set)
+            for b, r in zip(base, recs):
+                seen[b].add(str(r.get(f)))
+            if any(len(v) > 1 for v in seen.values()):
+                key_cols.append(f)
         rows_by: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
         for r in recs:
             k = tuple((point_label(r) if c == "point" else r.get(c)) for c in key_cols)
@@ -329,8 +339,11 @@ def convergence_traces(records: Sequence[dict[str, Any]]) -> list[Trace]:
             continue
         r0 = rs[0]
         size = r0.get("size_target")
+        budget = r0.get("budget_seconds")
         label = " ".join(str(x) for x in (r0["method"], r0.get("variant") or "", _size(size),
-                                          "" if r0.get("split") in (None, "all") else r0.get("split")) if x)
+                                          "" if r0.get("split") in (None, "all") else r0.get("split"),
+                                          f"budget {budget:g}s" if is_number(budget) else "",
+                                          r0.get("resolution") or "") if x)
         for r in rs:
             series[(label, str(r0.get("dataset")), str(r0.get("preset")))][r["epoch"]].append(r)
     out = []

@@ -117,6 +117,9 @@ def load_report_data(root: str | Path) -> ReportData:
             row["variant"] = row.get("variant") or ""
             row["split"] = row.get("split") or "all"
             row["seed"] = row["seed"] if row.get("seed") is not None else job.get("seed")
+            # run conditions that may differ inside one preset (--epochs, --budget-seconds, ...)
+            row["epochs"] = job.get("epochs")
+            row["budget_seconds"] = row.get("budget_seconds", job.get("budget_seconds"))
             row["has_samples"] = data.samples_path(key).is_file()
             data.records.append(row)
     order = {"failed": 0, "diverged": 1, "unreadable": 2, "schema": 3, "unavailable": 4, "not_applicable": 5}
