@@ -11,8 +11,9 @@ from nvbench.results import load
 def test_run_prints_a_table_per_task_and_records_load_together(tmp_path, capsys):
     register()
     res = tmp_path / "res"
-    code = main(["run", "-m", "hnerv,neighbour-average,masked-input", "-t", "convergence,interpolation,inpainting",
-                 "-d", "tiny-smooth", "--preset", "smoke", "--results", str(res), "-q", "--set", "mask=central"])
+    code = main(["run", "-m", "hnerv,nerv,neighbour-average,masked-input", "-t", "convergence,interpolation,inpainting",
+                 "-d", "tiny-smooth", "--preset", "smoke", "--frames", "4", "--results", str(res), "-q",
+                 "--set", "mask=central"])
     out = capsys.readouterr().out
     assert code == 0
     for task in ("convergence", "interpolation", "inpainting"):
@@ -23,7 +24,12 @@ def test_run_prints_a_table_per_task_and_records_load_together(tmp_path, capsys)
     ok = df[df.status == "ok"]
     assert set(zip(ok.method, ok.task)) == {
         ("hnerv", "convergence"), ("hnerv", "interpolation"), ("hnerv", "inpainting"),
+        ("nerv", "convergence"), ("nerv", "interpolation"), ("nerv", "inpainting"),
         ("neighbour-average", "interpolation"), ("masked-input", "inpainting")}
+    held = df[(df.split == "held-out") & (df.status == "ok")]
+    assert set(zip(held.method, held.variant)) == {
+        ("hnerv", "interp-embed"), ("hnerv", "encode-frame"), ("nerv", "index"), ("neighbour-average", "")}
+    assert set(df[df.method == "nerv"]["index_normalisation"].dropna()) == {"i/N"}
     assert (df[df.task == "inpainting"].dropna(subset=["mask"])["mask"] == "central").all()
     assert sorted(df[(df.method == "hnerv") & (df.task == "convergence")]["epoch"]) == [1, 2]
     na = df[df.status == "not_applicable"]
