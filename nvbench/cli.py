@@ -112,6 +112,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         text = summary(records, store) if summary else ""
         if text:
             print(f"\n{text}")
+    not_applicable = {(r["method"], r["task"], r.get("reason")) for r in records if r.get("status") == "not_applicable"}
+    for method, task, reason in sorted(not_applicable, key=str):
+        print(f"{method}/{task}: not applicable: {reason}")
     failed = [r for r in records if r.get("status") in ("failed", "diverged")]
     for r in failed:
         print(f"{r['method']}/{r['task']}: {r['status']}: {r.get('reason')}")
