@@ -19,6 +19,7 @@ def test_run_prints_a_table_per_task_and_records_load_together(tmp_path, capsys)
     for task in ("convergence", "interpolation", "inpainting"):
         assert f"== {task} ==" in out
     assert "PSNR masked" in out and "interp-embed" in out and "budget s" in out
+    assert "masked-input/convergence: not applicable: masked-input has none of the capabilities" in out
     df = load(res)
     assert set(df["task"]) == {"convergence", "interpolation", "inpainting"}
     ok = df[df.status == "ok"]
