@@ -22,7 +22,7 @@ from nvbench.errors import FormatError, MissingDataError
 from nvbench.runner import RunRequest, expand, load_video
 from nvbench.video import Video
 
-H, W = 720, 1280
+H, W = 360, 640  # small real frames; UVG's card is patched to this size where it matters
 
 
 @pytest.fixture(autouse=True)
@@ -34,8 +34,8 @@ def data_root(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="module")
 def src_yuv(tmp_path_factory) -> Path:
-    """4 Bunny frames as raw yuv420p 1280x720 (UVG's format, real content)."""
-    return make_yuv(tmp_path_factory.mktemp("src") / "bunny.yuv", frames=4)
+    """4 Bunny frames as raw yuv420p 640x360 (UVG's format, real content)."""
+    return make_yuv(tmp_path_factory.mktemp("src") / "bunny.yuv", frames=4, size=(H, W))
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def small_uvg(monkeypatch):
 
 def uvg_file(folder: Path, seq: str, src: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    p = folder / f"{seq}_1280x720_120fps_420_8bit_YUV.yuv"
+    p = folder / yuv_name(seq, H, W)
     p.write_bytes(src.read_bytes())
     return p
 
@@ -107,7 +107,7 @@ def test_uvg_bad_inputs_one_line_nothing_written(tmp_path, src_yuv, small_uvg, d
     cut.write_bytes(src_yuv.read_bytes()[:-1])
     rc, _, err = run_cli(capsys, "data", "prepare", "uvg", "--from", str(tmp_path / "cut"))
     assert rc == 2 and err.count("\n") == 1
-    assert f"{cut}: 5529599 bytes, expected 5529600" in err
+    assert f"{cut}: 1382399 bytes, expected 1382400" in err
     # a folder with nothing of UVG's
     (tmp_path / "none").mkdir()
     (tmp_path / "none" / "movie.mp4").write_bytes(b"x")
@@ -117,10 +117,10 @@ def test_uvg_bad_inputs_one_line_nothing_written(tmp_path, src_yuv, small_uvg, d
 
 
 def test_uvg_wrong_resolution_in_name(tmp_path, src_yuv, data_root, capsys):
-    f = uvg_file(tmp_path / "dl", "Beauty", src_yuv)  # a 1280x720 name, the real card says 1920x1080
+    f = uvg_file(tmp_path / "dl", "Beauty", src_yuv)  # a 640x360 name, the real card says 1920x1080
     rc, _, err = run_cli(capsys, "data", "prepare", "uvg", "--from", str(f))
     assert rc == 2 and err.count("\n") == 1
-    assert f"{f}: the name says 1280x720, but UVG Beauty is 1920x1080" in err
+    assert f"{f}: the name says 640x360, but UVG Beauty is 1920x1080" in err
     assert leftovers(data_root) == []
 
 
@@ -301,10 +301,10 @@ def test_download_checksum_and_server_without_range(tmp_path, server):
 
 
 def test_own_clip_as_dataset(tmp_path, src_yuv, data_root, capsys):
-    clip = tmp_path / "my clip_1280x720_25fps.yuv"
+    clip = tmp_path / "my clip_640x360_25fps.yuv"
     clip.write_bytes(src_yuv.read_bytes())
     jobs = expand(RunRequest(methods=["hnerv"], datasets=[str(clip)], preset="smoke", resolution=(40, 80)))
-    assert len(jobs) == 1 and jobs[0].dataset == str(clip.resolve()) and jobs[0].sequence == "my_clip_1280x720_25fps"
+    assert len(jobs) == 1 and jobs[0].dataset == str(clip.resolve()) and jobs[0].sequence == "my_clip_640x360_25fps"
     assert jobs[0].frames == 4 and jobs[0].crop is None  # the preset's default: the full frame
     video = load_video(jobs[0])
     assert video.frames.shape == (4, 40, 80, 3) and "BT.709" in video.colour
@@ -331,7 +331,7 @@ def test_own_image_folder_runs_end_to_end(tmp_path, data_root, capsys):
 
     folder = tmp_path / "shots"
     folder.mkdir()
-    for i, img in enumerate(bunny_frames(6, 80, 160)):
+    for i, img in enumerate(bunny_frames(4, 80, 160)):
         Image.fromarray(img).save(folder / f"shot{i + 1}.png")
     rc, out, err = run_cli(capsys, "run", "-m", "hnerv", "--preset", "smoke", "-d", str(folder),
                            "--resolution", "40x80", "--results", str(tmp_path / "res"), "-q")
@@ -341,7 +341,7 @@ def test_own_image_folder_runs_end_to_end(tmp_path, data_root, capsys):
     df = load(tmp_path / "res")
     rec = df.iloc[0]
     assert rec["dataset"] == str(folder.resolve()) and rec["sequence"] == "shots"
-    assert rec["resolution"] == "40x80" and rec["frames"] == 6 and rec["status"] == "ok"
+    assert rec["resolution"] == "40x80" and rec["frames"] == 4 and rec["status"] == "ok"
     assert "Pillow" in rec["colour"]
 
 
