@@ -365,3 +365,17 @@ def test_memory_mapped_frames_feed_training_in_the_requested_order(tmp_path, dat
     expected = torch.from_numpy(frames[[7, 2, 9, 2]]).permute(0, 3, 1, 2)
     assert torch.equal(mapped.uint8(idx), expected) and torch.equal(resident.uint8(idx), expected)
     assert mapped.float(idx).dtype == torch.float32
+
+
+def test_davis_download_from_mirror(tmp_path, data_root, server, capsys):
+    www, url = server
+    from nvbench.data.davis import ARCHIVE
+
+    ids = make_davis_zip(www / ARCHIVE, {"dog": 3})
+    rc, out, err = run_cli(capsys, "data", "download", "davis", "--mirror", url, "--keep")
+    assert rc == 0, err
+    assert _RangeHandler.seen == [None] and (data_root / "downloads" / ARCHIVE).is_file()
+    assert np.array_equal(DavisDataset().load_masks("dog"), ids["dog"] > 0)
+    rc, out, _ = run_cli(capsys, "data", "info", "davis")
+    assert rc == 0 and any(line.split()[:4] == ["dog", "3", "48x96", "24"] and "prepared" in line
+                           for line in out.splitlines())
