@@ -439,9 +439,13 @@ def setup_worker(plugins: dict[str, dict[str, str]], threads: int | None) -> Non
             torch.set_num_threads(threads)
 
 
-def _threads_here(opts: MatrixOptions, slots: int | dict[str, int]) -> int | None:
+def _threads_here(opts: MatrixOptions, slots: int | dict[str, int] | None) -> int | None:
+    """Torch threads for this worker: --threads, else cores // task slots on this machine
+    (slots None: the task reserved one CPU)."""
     if opts.threads:
         return opts.threads
+    if slots is None:
+        return 1
     if isinstance(slots, dict):  # dask: task slots per host
         try:
             from distributed import get_worker
@@ -454,7 +458,7 @@ def _threads_here(opts: MatrixOptions, slots: int | dict[str, int]) -> int | Non
 
 
 def run_attempts(attempts: Sequence[Attempt], root: str, opts: MatrixOptions,
-                 plugins: dict[str, dict[str, str]] | None = None, slots: int | dict[str, int] = 1,
+                 plugins: dict[str, dict[str, str]] | None = None, slots: int | dict[str, int] | None = 1,
                  progress_for: Callable[[Job], Callable | None] | None = None,
                  on_done: Callable[[dict[str, Any]], None] | None = None,
                  on_start: Callable[[Job, int], None] | None = None) -> list[dict[str, Any]]:
@@ -563,7 +567,6 @@ def _parallel(groups: list[list[Attempt]], root: str, opts: MatrixOptions, plugi
     elif opts.backend == "ray":
         try:
             import ray
-            from ray.util.joblib import register_ray
         except ImportError:
             raise UnavailableError("--backend ray needs ray: pip install 'nvbench[ray]'") from None
         try:
@@ -571,11 +574,14 @@ def _parallel(groups: list[list[Attempt]], root: str, opts: MatrixOptions, plugi
                      include_dashboard=False)
         except Exception as exc:
             raise NvbenchError(f"cannot reach the ray cluster at {opts.address}: {exc}") from None
-        register_ray()
-        with joblib.parallel_config(backend="ray"):
-            par = joblib.Parallel(n_jobs=-1, return_as="generator_unordered")
-            # one ray task reserves one CPU: one torch thread each never oversubscribes
-            yield from par(call(g, root, opts, plugins, os.cpu_count() or 1) for g in groups)
+        # ray's joblib backend cannot stream results (no return_as generator), so groups go to
+        # ray tasks directly and come back as each finishes. A task reserves one CPU, hence one
+        # torch thread (slots=None).
+        remote = ray.remote(num_cpus=1)(run_attempts)
+        waiting = [remote.remote(g, root, opts, plugins, None) for g in groups]
+        while waiting:
+            ready, waiting = ray.wait(waiting, num_returns=1)
+            yield ray.get(ready[0])
     else:
         raise UnknownNameError("backend", opts.backend, BACKENDS)
 

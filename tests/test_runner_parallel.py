@@ -85,7 +85,8 @@ def test_local_workers_match_in_process(tmp_path):
 def test_unreachable_scheduler_is_one_clear_line(tmp_path, capsys):
     pytest.importorskip("distributed")
     code = main(["run", "-m", "hnerv", "-t", "sleep", "-d", "tiny", "--preset", "smoke", "--quiet",
-                 "--results", str(tmp_path), "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "2"])
+                 "--results", str(tmp_path), "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9",
+                 "--connect-timeout", "2"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert err.startswith("nvbench: error: cannot reach the dask scheduler at tcp://127.0.0.1:9")
@@ -95,9 +96,10 @@ def test_unreachable_scheduler_is_one_clear_line(tmp_path, capsys):
 @pytest.mark.slow
 def test_ray_backend_matches_in_process(tmp_path):
     ray = pytest.importorskip("ray")
-    pytest.importorskip("ray.util.joblib")
     jobs = smoke_matrix()
     expected = numbers(run_matrix(jobs, Store(tmp_path / "inproc")))
+    # a local ray; its workers find the test plugins through PYTHONPATH (run_matrix reuses this ray)
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": str(HERE)}})
     try:
         out = run_matrix(jobs, Store(tmp_path / "ray"), MatrixOptions(backend="ray"))
     finally:
@@ -105,3 +107,4 @@ def test_ray_backend_matches_in_process(tmp_path):
     assert numbers(out) == expected
     assert all(p["provenance"]["pid"] != os.getpid() for p in out)
     assert {p["provenance"]["backend"] for p in out} == {"ray"}
+    assert {p["provenance"]["torch_threads"] for p in out} == {1}  # a ray task reserves one CPU
