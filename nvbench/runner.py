@@ -659,4 +659,10 @@ def run_matrix(jobs: Sequence[Job], store: Store, opts: MatrixOptions | None = N
                 poller.join(timeout=2)
     finally:
         reporter.end()
-    return payloads
+    order = {j.key: i for i, j in enumerate(jobs)}
+
+    def position(p: dict[str, Any]) -> tuple[int, int]:  # the matrix's order, retries after their job
+        retry = p.get("retry") or {}
+        return order.get(retry.get("of", p.get("key")), len(order)), retry.get("attempt", 0)
+
+    return sorted(payloads, key=position)

@@ -280,6 +280,20 @@ def test_each_worker_claims_its_own_gpu(tmp_path):
     assert claim_device_slot(2, tmp_path) == 0  # all released when their processes ended
 
 
+def test_cuda_workers_get_their_own_device(tmp_path, monkeypatch):
+    import torch
+
+    import nvbench.runner as runner
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    monkeypatch.setattr(runner.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(runner, "_DEVICE_CLAIM", None)
+    assert runner.worker_device("cpu") == "cpu" and runner.worker_device("cuda:2") == "cuda:2"
+    assert runner.worker_device("cuda") == "cuda:0" == runner.worker_device("auto")  # held for the process
+    assert (tmp_path / f"nvbench-devices-{os.getuid()}" / "0.lock").is_file()
+
+
 # --- progress -----------------------------------------------------------------------------------
 
 def test_plain_progress_lines_and_quiet(store_dir, capsys):
