@@ -68,9 +68,14 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from nvbench.data.local import LocalClip
     from nvbench.errors import NvbenchError
 
     ds = _dataset(args.name)
+    if isinstance(ds, LocalClip):  # prepared when opened
+        info = ds.card.sequences[0]
+        print(f"{ds.path}: {info.frames} frames of {info.width}x{info.height} prepared in {ds.dir}")
+        return 0
     if not hasattr(ds, "prepare") or args.name == "bunny":
         if args.name == "bunny":
             ds.load().checksum()
