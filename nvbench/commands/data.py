@@ -55,7 +55,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"  {key + ':':<11} {c.extra[key]}")
     archives = c.extra.get("archives", {})
     files = c.extra.get("files", {})
-    print(f"  data root:  {data_root() / c.name}")
+    print(f"  stored in:  {getattr(ds, 'dir', None) or data_root() / c.name}")
     print(f"  {'sequence':<16} {'frames':>6}  {'size (HxW)':<10} {'fps':>5}  {'state':<9} source file")
     for s in c.sequences:
         src = archives.get(s.name, "")
