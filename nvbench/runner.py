@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nvbench import registry
-from nvbench.data.local import get_dataset
+from nvbench.data.local import LocalClip, get_dataset
 from nvbench.errors import NvbenchError, UnavailableError, UnknownNameError
 from nvbench.jobs import Job, canonical_json, digest
 from nvbench.methods import REPRESENTATION
@@ -135,7 +135,8 @@ def expand(req: RunRequest) -> list[Job]:
                             planned.add(plan_key)
                         for seed in req.seeds:
                             jobs.append(Job(
-                                method=m_name, task=t_name, dataset=ds.name, sequence=info.name,
+                                method=m_name, task=t_name, sequence=info.name,
+                                dataset=ds.name if isinstance(ds, LocalClip) else ds_name,  # a clip: its path
                                 preset=preset.name, size=size, recipe=recipe, seed=seed,
                                 epochs=req.epochs or preset.epochs if trains else 0,
                                 crop=geo.crop, resolution=geo.resolution, frames=n,
