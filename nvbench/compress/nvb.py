@@ -23,7 +23,7 @@ from nvbench.compress.container import (
     read_container,
     write_container,
 )
-from nvbench.compress.quantize import dequantise, quantise
+from nvbench.compress.quantize import centre, dequantise, quantise, uncentre
 
 SECTIONS = ("qparams", "tables", "symbols", "raw")
 MAX_ELEMENTS = 1 << 28  # refuse headers that describe absurdly large tensors
@@ -50,7 +50,7 @@ def encode_decoder(decoder: Any, method: str, method_version: str, config: dict[
             b = embed_bits if name in emb else bits
             q = quantise(arr.astype(np.float32), b, exact_zero=exact_zero)
             entry.update(dtype="float32", bits=b, keep=list(q.keep), kind="embedding" if name in emb else "weight")
-            streams.append(q.codes.ravel())
+            streams.append(centre(q.codes, q.keep, q.mins, q.scales, b).ravel())
             alphabets.append(1 << b)
             qparams += q.mins.astype("<f4").tobytes() + q.scales.astype("<f4").tobytes()
         else:
@@ -139,7 +139,8 @@ def read_state(data: bytes, name: str = "file") -> tuple[dict[str, Any], dict[st
             qpos += 2 * k
             if not (np.all(np.isfinite(mins)) and np.all(np.isfinite(scales))):
                 raise CorruptFileError(f"{name}: tensor {t['name']!r} has non-finite quantisation parameters")
-            state[t["name"]] = dequantise(codes[ci].reshape(shape), keep, mins, scales)
+            c = uncentre(codes[ci].reshape(shape), keep, mins, scales, t["bits"])
+            state[t["name"]] = dequantise(c, keep, mins, scales)
             ci += 1
         else:
             n = math.prod(shape)

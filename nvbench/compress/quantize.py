@@ -52,6 +52,26 @@ def dequantise(codes: np.ndarray, keep: tuple[int, ...], mins: np.ndarray, scale
     return (codes.astype(np.float32) * s + m).astype(np.float32)
 
 
+def zero_codes(mins: np.ndarray, scales: np.ndarray, bits: int) -> np.ndarray:
+    """The code nearest to 0.0 for each (min, scale) pair: clamp(rint(-min / scale), 0, 2^b - 1)
+    in float32 (IEEE division and ties-to-even rounding, so every reader gets the same)."""
+    z = np.rint(-np.asarray(mins, np.float32) / np.asarray(scales, np.float32))
+    return np.clip(z, 0, (1 << bits) - 1).astype(np.int64)
+
+
+def centre(codes: np.ndarray, keep: tuple[int, ...], mins: np.ndarray, scales: np.ndarray, bits: int) -> np.ndarray:
+    """Symbols to entropy-code: (code - zero code) mod 2^b. A bijection per (min, scale) pair
+    that puts 0.0 (and pruned weights) on symbol 0 in every channel, so per-channel
+    quantisation does not smear the zero peak over many symbols."""
+    z = _expand(zero_codes(mins, scales, bits), codes.shape, keep)
+    return (codes - z) & ((1 << bits) - 1)
+
+
+def uncentre(symbols: np.ndarray, keep: tuple[int, ...], mins: np.ndarray, scales: np.ndarray, bits: int) -> np.ndarray:
+    z = _expand(zero_codes(mins, scales, bits), symbols.shape, keep)
+    return (symbols + z) & ((1 << bits) - 1)
+
+
 def candidates(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     """Kept-axis sets whose side information is small enough (always includes per tensor)."""
     numel = int(np.prod(shape)) if shape else 1

@@ -30,7 +30,7 @@ def frames_digest(frames: Any) -> str:
 
 class CompressionTask(Task):
     name = "compression"
-    version = "1"
+    version = "2"  # 2: symbols centred on the zero code
     description = ("RD points from real files: pruning x quantisation bits for representations (.nvb), "
                    "the quality ladder for codecs; bpp, PSNR(-Y/-YUV), MS-SSIM, VMAF, LPIPS, times")
     needs_any = frozenset({REPRESENTATION, CODEC})
