@@ -56,9 +56,11 @@ CARD = DatasetCard(
     paper_crop=(960, 1920),
     colour=COLOUR,
     licence="annotations: CC BY 4.0 (DAVIS organisers); the videos belong to their owners and are "
-    "distributed for research (see davischallenge.org)",
+    "distributed for research (as davischallenge.org states it; not re-checked from this offline machine)",
     citation="J. Pont-Tuset, F. Perazzi, S. Caelles, P. Arbelaez, A. Sorkine-Hornung, L. Van Gool, "
-    "\"The 2017 DAVIS Challenge on Video Object Segmentation\", arXiv:1704.00675",
+    "\"The 2017 DAVIS Challenge on Video Object Segmentation\", arXiv:1704.00675; and F. Perazzi, J. Pont-Tuset, "
+    "B. McWilliams, L. Van Gool, M. Gross, A. Sorkine-Hornung, \"A Benchmark Dataset and Evaluation Methodology "
+    "for Video Object Segmentation\", CVPR 2016 (the site asks for both)",
     source=f"https://davischallenge.org/davis2017/code.html ({ARCHIVE})",
     notes="frame counts and sizes are counted on disk by `nvbench data prepare davis` (the card's are "
     "the published counts, unverified); cpu preset: centre crop 960x1920, area-resized by 4 to 240x480. "

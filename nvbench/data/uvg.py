@@ -46,7 +46,8 @@ CARD = DatasetCard(
     "analysis and development\", ACM MMSys 2020",
     source="https://ultravideo.fi/dataset.html (1920x1080, 8-bit, YUV, RAW archives)",
     notes="cpu preset: centre crop 960x1920, area-resized by 4 to 240x480. ShakeNDry has 300 frames "
-    "(2.5 s); 3,900 frames in all. The paper footnote's 'ReadySetGo' is ReadySteadyGo.",
+    "(2.5 s); 3,900 frames in all. The paper footnote's 'ReadySetGo' is ReadySteadyGo. The download URLs "
+    "follow the site's naming and could not be checked from an offline machine; --mirror replaces the base.",
     extra={
         "archives": {s: archive_name(s) for s in _FRAMES},
         "files": {s: yuv_name(s) for s in _FRAMES},
