@@ -109,7 +109,8 @@ def test_bench_training_batches_memory_and_throughput(benchmark, prepared):
     result = benchmark.pedantic(epoch, rounds=1, iterations=1)
     assert result == T
     growth = peak["anon"]
-    benchmark.extra_info.update({"uint8_frames_per_second": round(fps_uint8), "rss_anon_growth_mb": round(growth / 1e6)})
+    benchmark.extra_info.update({"uint8_frames_per_second": round(fps_uint8),
+                                 "rss_anon_growth_mb": round(growth / 1e6)})
     print(f"\n1080p uint8 frames/s (warm cache, batches of 2): {fps_uint8:.0f}; RssAnon growth {growth / 1e6:.0f} MB "
           f"(a float copy of the video would be {T * H * W * 3 * 4 / 1e9:.1f} GB)")
     assert growth < 1.5e9
