@@ -45,7 +45,7 @@ class AutoencoderMethod(MethodPlugin):
     # HNeRV's recipe (L2, Adam(0.9, 0.999), lr 1e-3, batch 2, 10% warm-up + cosine): the autoencoder has
     # no paper of its own; it is HNeRV's foil, an encoder-decoder trained per video exactly like HNeRV.
     recipe = HNERV_RECIPE
-    index_normalisation = "none (decodes from stored latents)"
+    index_normalisation = "none (stored latents)"
     options: ClassVar[dict[str, Any]] = {
         "latent_share": 0.5,
         "min_latent_channels": 4,
