@@ -184,6 +184,8 @@ def decode_huffman(tables: bytes, payload: bytes, sizes: Sequence[int], alphabet
     if alphabet > (1 << 16) or pos + alphabet != len(tables):
         raise EntropyError("Huffman table has the wrong length")
     lengths = np.frombuffer(tables[pos:], np.uint8).astype(np.int64)
+    if sum(sizes) > 8 * len(payload):  # every Huffman code is at least one bit
+        raise EntropyError(f"{sum(sizes)} symbols cannot fit in {len(payload)} bytes")
     allsym = huffman_decode(payload, lengths, int(sum(sizes)))
     return _split(allsym, sizes, alphabets)
 

@@ -109,8 +109,18 @@ def _validate(header: dict[str, Any], name: str) -> None:
 
 def read_state(data: bytes, name: str = "file") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(header, {tensor name: float32/int64 array}) from .nvb bytes; FormatError on any problem."""
+    header, sections = parse(data, name)
+    return header, decode_state(header, sections, name)
+
+
+def parse(data: bytes, name: str = "file") -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The container read and its header checked, before anything is decoded."""
     header, sections = read_container(data, name)
     _validate(header, name)
+    return header, sections
+
+
+def decode_state(header: dict[str, Any], sections: dict[str, bytes], name: str = "file") -> dict[str, np.ndarray]:
     tensors = header["tensors"]
     quant = [t for t in tensors if t["dtype"] == "float32"]
     need_q = sum(8 * math.prod(t["shape"][a] for a in t["keep"]) for t in quant)
@@ -146,7 +156,7 @@ def read_state(data: bytes, name: str = "file") -> tuple[dict[str, Any], dict[st
             n = math.prod(shape)
             state[t["name"]] = rw[rpos : rpos + n].reshape(shape).astype(np.int64)
             rpos += n
-    return header, state
+    return state
 
 
 def load_decoder(source: str | Path | bytes, device: str = "cpu", name: str | None = None) -> tuple[Any, dict]:
@@ -160,7 +170,7 @@ def load_decoder(source: str | Path | bytes, device: str = "cpu", name: str | No
         data = Path(source).read_bytes()
     else:
         data, name = bytes(source), name or "<bytes>"
-    header, state = read_state(data, name)
+    header, sections = parse(data, name)
     method = registry.methods.get(header["method"])
     if str(method.version) != header["method_version"]:
         raise HeaderMismatchError(f"{name}: written by {header['method']} version {header['method_version']}, "
@@ -171,14 +181,16 @@ def load_decoder(source: str | Path | bytes, device: str = "cpu", name: str | No
     except Exception as exc:  # a config the method rejects
         raise HeaderMismatchError(f"{name}: the method cannot build a decoder from the header's config: "
                                   f"{type(exc).__name__}: {exc}") from exc
+    # names and shapes are checked against the decoder before any tensor is decoded or allocated
     expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in state.items()}
+    got = {t["name"]: tuple(t["shape"]) for t in header["tensors"]}
     if expected != got:
         missing = sorted(set(expected) - set(got))
         extra = sorted(set(got) - set(expected))
         wrong = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
         raise HeaderMismatchError(f"{name}: stored tensors do not match the decoder "
                                   f"(missing {missing}, unexpected {extra}, wrong shape {wrong})")
+    state = decode_state(header, sections, name)
     decoder = method.build_decoder(header["config"])
     decoder.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})
     return decoder.to(device).eval(), header
