@@ -34,7 +34,7 @@ def write_frames(frames: Any, out: Path, fmt: str) -> list[Path]:
 def cmd_decode(args: argparse.Namespace) -> int:
     from nvbench.compress.nvb import timed_decode
 
-    frames, setup, seconds = timed_decode(args.file, args.device)
+    frames, setup, seconds = timed_decode(args.file, args.device, threads=args.threads)
     paths = write_frames(frames, Path(args.output), args.format)
     digest = hashlib.sha256(frames.tobytes()).hexdigest()
     t, h, w = frames.shape[:3]
@@ -46,9 +46,14 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    from nvbench.compress.nvb import REFERENCE_THREADS
+
     p = sub.add_parser("decode", help="decode a .nvb file (from the file alone) to PNG frames or .npy")
     p.add_argument("file", help="a .nvb file written by the compression task")
     p.add_argument("-o", "--output", required=True, help="folder for the decoded frames")
     p.add_argument("--format", choices=["png", "npy"], default="png", help="PNG frames (default) or frames.npy")
     p.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
+    p.add_argument("--threads", type=int, default=REFERENCE_THREADS,
+                   help=f"torch threads (default {REFERENCE_THREADS}: the reference decode the compression task "
+                        "scores; other counts can change the last bit of some pixels)")
     p.set_defaults(func=cmd_decode)

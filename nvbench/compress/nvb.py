@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -196,20 +198,41 @@ def load_decoder(source: str | Path | bytes, device: str = "cpu", name: str | No
     return decoder.to(device).eval(), header
 
 
-def decode_frames(source: str | Path | bytes, device: str = "cpu", batch_size: int = 8) -> np.ndarray:
-    """All frames of a .nvb file as uint8 (T,H,W,3): exactly what the compression task scores."""
-    from nvbench.evaluate import decode_uint8
+#: The reference decode: CPU float results depend on the thread count (kernels split work
+#: differently), so the frames the task scores and `nvbench decode` both use this many threads
+#: and batches of REFERENCE_BATCH frames; the same device, threads and batch give identical frames.
+REFERENCE_THREADS = 1
+REFERENCE_BATCH = 8
 
-    decoder, header = load_decoder(source, device)
-    return decode_uint8(decoder, range(header["frames"]), batch_size=batch_size)
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
-def timed_decode(source: str | Path | bytes, device: str = "cpu") -> tuple[np.ndarray, float, float]:
+def decode_frames(source: str | Path | bytes, device: str = "cpu", batch_size: int = REFERENCE_BATCH,
+                  threads: int | None = REFERENCE_THREADS) -> np.ndarray:
+    """All frames of a .nvb file as uint8 (T,H,W,3): exactly what the compression task scores
+    (with the default device, batch and threads)."""
+    return timed_decode(source, device, batch_size, threads)[0]
+
+
+def timed_decode(source: str | Path | bytes, device: str = "cpu", batch_size: int = REFERENCE_BATCH,
+                 threads: int | None = REFERENCE_THREADS) -> tuple[np.ndarray, float, float]:
     """(frames, seconds to rebuild the decoder from the file, seconds to decode every frame)."""
     from nvbench.evaluate import decode_uint8
 
-    t0 = time.perf_counter()
-    decoder, header = load_decoder(source, device)
-    t1 = time.perf_counter()
-    frames = decode_uint8(decoder, range(header["frames"]))
+    with torch_threads(threads):
+        t0 = time.perf_counter()
+        decoder, header = load_decoder(source, device)
+        t1 = time.perf_counter()
+        frames = decode_uint8(decoder, range(header["frames"]), batch_size=batch_size)
     return frames, t1 - t0, time.perf_counter() - t1

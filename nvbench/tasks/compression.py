@@ -167,7 +167,13 @@ class CompressionTask(Task):
     def _representation(self, ctx: TaskContext, opts: dict) -> list[dict[str, Any]]:
         import torch
 
-        from nvbench.compress.nvb import encode_decoder, load_decoder
+        from nvbench.compress.nvb import (
+            REFERENCE_BATCH,
+            REFERENCE_THREADS,
+            encode_decoder,
+            load_decoder,
+            torch_threads,
+        )
         from nvbench.compress.prune import prune_and_finetune, sparsity
         from nvbench.fit import fit_representation
         from nvbench.metrics import QualityAccumulator, measure_fps, to_uint8
@@ -208,26 +214,30 @@ class CompressionTask(Task):
                 path.write_bytes(data)
                 other_bytes = len(encode_decoder(dec, m.name, m.version, fitted.config, coder=other, **kw))
                 # decode from the file alone and score exactly those frames
-                t2 = time.perf_counter()
-                loaded, _ = load_decoder(path, str(device))
-                setup = time.perf_counter() - t2
-                acc, chunks = QualityAccumulator(), []
-                with torch.inference_mode():
-                    for s in range(0, v.num_frames, 8):
-                        idx = torch.arange(s, min(v.num_frames, s + 8))
-                        pred = loaded(idx).float()
-                        acc.add(pred, fitted.source.uint8(idx))
-                        chunks.append(to_uint8(pred).permute(0, 2, 3, 1).cpu().numpy())
+                # (the reference decode: the threads and batch `nvbench decode` uses, so a fresh
+                # process on this device gives exactly these frames)
+                with torch_threads(REFERENCE_THREADS):
+                    t2 = time.perf_counter()
+                    loaded, _ = load_decoder(path, str(device))
+                    setup = time.perf_counter() - t2
+                    acc, chunks = QualityAccumulator(), []
+                    with torch.inference_mode():
+                        for s in range(0, v.num_frames, REFERENCE_BATCH):
+                            idx = torch.arange(s, min(v.num_frames, s + REFERENCE_BATCH))
+                            pred = loaded(idx).float()
+                            acc.add(pred, fitted.source.uint8(idx))
+                            chunks.append(to_uint8(pred).permute(0, 2, 3, 1).cpu().numpy())
+                    dec_s = time.perf_counter() - t2
                 import numpy as np
 
                 frames = np.concatenate(chunks)
-                dec_s = time.perf_counter() - t2
                 size = len(data)
                 rec = ctx.base_record(**base, variant=variant, bits=bits, embed_bits=ebits, coder=opts["coder"],
                                       file=str(path), file_bytes=size, bpp=size * 8 / pixels,
                                       **{f"bytes_{opts['coder']}": size, f"bytes_{other}": other_bytes},
                                       encode_seconds=enc, encode_seconds_total=enc + res.train_seconds,
                                       decode_seconds=dec_s, decode_setup_seconds=setup,
+                                      decode_threads=REFERENCE_THREADS,
                                       decode_fps=measure_fps(loaded, v.num_frames, device, batch_size=8),
                                       frames_sha256=frames_digest(frames),
                                       bits_per_param=size * 8 / fitted.config["params"], **pinfo)
