@@ -93,16 +93,17 @@ def conv_rate(shape: ConvShape, batch: int, backward: bool, channels_last: bool,
 
 
 def machine_limit(shapes: list[ConvShape], batch: int = 2, top: int = 4,
-                  min_seconds: float = 0.3) -> dict[str, Any]:
+                  min_seconds: float = 0.3, decode_batch: int | None = None) -> dict[str, Any]:
     """Best measured dense-conv GFLOP/s over the heaviest `top` shapes and both layouts, for
-    forward (decode) and forward+backward (training)."""
+    forward (decode, at `decode_batch`) and forward+backward (training, at `batch`)."""
     rows = []
     for s in [s for s in shapes if s.groups == 1][:top]:
         for cl in (False, True):
             for bw in (False, True):
+                b = batch if bw else (decode_batch or batch)
                 rows.append({"shape": f"{s.cin}->{s.cout} k{s.kernel} @{s.height}x{s.width}",
-                             "channels_last": cl, "backward": bw,
-                             "gflops": conv_rate(s, batch, bw, cl, min_seconds)})
+                             "channels_last": cl, "backward": bw, "batch": b,
+                             "gflops": conv_rate(s, b, bw, cl, min_seconds)})
     best_fwd = max((r["gflops"] for r in rows if not r["backward"]), default=0.0)
     best_bwd = max((r["gflops"] for r in rows if r["backward"]), default=0.0)
     return {"threads": torch.get_num_threads(), "forward_gflops": best_fwd, "train_gflops": best_bwd, "rows": rows}
@@ -154,7 +155,8 @@ def measure_method(method: Any, frames: int, height: int, width: int, size: int 
     decode_fps = len(didx) / _time(decode, min_seconds)
     decode_flops = flops_per_frame(decode, len(didx))
     if limit is None:
-        limit = machine_limit(conv_shapes(model, lambda: model(idx, x if hybrid else None)))
+        limit = machine_limit(conv_shapes(model, lambda: model(idx, x if hybrid else None)), batch=bs,
+                              decode_batch=len(didx))
     out = {
         "method": method.name, "height": height, "width": width, "params": config["params"],
         "train_fps": train_fps, "decode_fps": decode_fps,

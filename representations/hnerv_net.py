@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nvbench.nn import Decoder, NeuralRepresentation
+from nvbench.nn import Decoder, NeuralRepresentation, gelu_, tanh_unit_
 
 
 class ChannelsFirstLayerNorm(nn.Module):
@@ -81,7 +81,8 @@ class HNeRVBlock(nn.Module):
         self.shuffle = nn.PixelShuffle(stride) if stride > 1 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.gelu(self.shuffle(self.conv(x)))
+        # GELU before the shuffle: identical (the shuffle only moves values), and in place when decoding
+        return self.shuffle(gelu_(self.conv(x)))
 
 
 class HNeRVDecoderNet(nn.Module):
@@ -99,8 +100,8 @@ class HNeRVDecoderNet(nn.Module):
         self.head = nn.Conv2d(cin, 3, 3, padding=1)
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
-        x = self.blocks(F.gelu(self.stem(emb)))
-        return torch.tanh(self.head(x)) * 0.5 + 0.5
+        x = self.blocks(gelu_(self.stem(emb)))
+        return tanh_unit_(self.head(x))
 
 
 class HNeRV(NeuralRepresentation):

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nvbench.nn import Decoder, NeuralRepresentation
+from nvbench.nn import Decoder, NeuralRepresentation, gelu_
 
 
 def positional_encoding(t: torch.Tensor, b: float, levels: int, interleaved: bool = True) -> torch.Tensor:
@@ -40,7 +40,8 @@ class NeRVBlock(nn.Module):
         self.shuffle = nn.PixelShuffle(stride) if stride > 1 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.gelu(self.shuffle(self.conv(x)))
+        # GELU before the shuffle: identical (the shuffle only moves values), and in place when decoding
+        return self.shuffle(gelu_(self.conv(x)))
 
 
 class NeRVNet(nn.Module):
