@@ -113,6 +113,7 @@ class TrainSettings:
     channels_last: bool = True
     amp: str | None = None  # None | "bf16" | "fp16"
     collapse_db: float = 10.0  # a drop of train PSNR this far below the best counts as divergence
+    stall_db: float = 0.5  # a run of >= 20 epochs that gained less than this by half-way is stuck
     input_transform: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # (frames, idx)
     loss_weight: Callable[[torch.Tensor], torch.Tensor] | None = None  # idx -> (B,1,H,W)
 
@@ -127,6 +128,18 @@ class TrainResult:
     status: str = "ok"  # ok | diverged
     reason: str = ""
     resumed_from: int = 0
+
+
+def _stalled(history: list[dict[str, Any]], settings: TrainSettings) -> bool:
+    """A run stuck at its early quality (e.g. a constant grey output) is as useless as a NaN.
+    Checked once, half-way through a schedule of at least 20 epochs: stuck when the best train
+    PSNR so far is less than `stall_db` above the PSNR at 10% of the schedule."""
+    if settings.budget_seconds is not None or settings.epochs < 20 or not history:
+        return False
+    if history[-1]["epoch"] != settings.epochs // 2:
+        return False
+    early = history[max(1, settings.epochs // 10) - 1]["train_psnr"]
+    return max(h["train_psnr"] for h in history) - early < settings.stall_db
 
 
 def _autocast(device: torch.device, amp: str | None):
@@ -248,6 +261,10 @@ def train(
         elif epoch > 3 and train_psnr < best_psnr - settings.collapse_db:
             result.status = "diverged"
             result.reason = f"train PSNR collapsed to {train_psnr:.2f} dB at epoch {epoch} (best {best_psnr:.2f})"
+        elif _stalled(result.history, settings):
+            result.status = "diverged"
+            result.reason = (f"training stalled: best train PSNR {max(best_psnr, train_psnr):.2f} dB at epoch "
+                             f"{epoch}, less than {settings.stall_db:g} dB above the 10% point of the schedule")
         best_psnr = max(best_psnr, train_psnr)
         last = settings.budget_seconds is not None and elapsed >= settings.budget_seconds
         if evaluate is not None and result.status == "ok" and (epoch in eval_epochs or (last and eval_epochs)):

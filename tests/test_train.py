@@ -44,6 +44,7 @@ def test_losses():
 def _tiny_run(tmp_path, epochs, checkpoint=None, seed=1):
     video = smooth_video(frames=8, height=40, width=80)
     config = HNeRVMethod.plan(8, 40, 80, 24_000, {})
+    torch.manual_seed(seed)  # the initial weights, independent of the tests that ran before
     model = HNeRVMethod.build(config)
     source = FrameSource(video.frames, torch.device("cpu"))
     settings = TrainSettings(epochs=epochs, recipe=HNERV_RECIPE, seed=seed, checkpoint=checkpoint,
@@ -88,8 +89,22 @@ def _resume_case(ckpt):
             raise Crash
 
     settings = TrainSettings(epochs=6, recipe=HNERV_RECIPE, seed=1, checkpoint=ckpt, checkpoint_every=2)
+    torch.manual_seed(1)
     with pytest.raises(Crash):
         train(HNeRVMethod.build(config), source, settings, callbacks=[crash_at_5])
     assert torch.load(ckpt, weights_only=False)["epoch"] == 4
     model = HNeRVMethod.build(config)
     return model, train(model, source, settings)
+
+
+def test_a_stuck_run_is_flagged_as_diverged():
+    """lr 0: the output never changes, so half-way through a 20-epoch run it is recorded as stalled."""
+    from dataclasses import replace
+
+    video = smooth_video(frames=4, height=40, width=80)
+    config = HNeRVMethod.plan(4, 40, 80, 24_000, {})
+    source = FrameSource(video.frames, torch.device("cpu"))
+    res = train(HNeRVMethod.build(config), source,
+                TrainSettings(epochs=20, recipe=replace(HNERV_RECIPE, lr=0.0), seed=1))
+    assert res.status == "diverged" and res.epochs_done == 10
+    assert "stalled" in res.reason and "epoch 10" in res.reason
