@@ -75,8 +75,9 @@ class ENeRVNet(nn.Module):
         self.stem_t = nn.Sequential(nn.Linear(2 * c["pe_l"], c["stem_dim"]), nn.GELU(),
                                     nn.Linear(c["stem_dim"], blk), nn.GELU())
         # the fixed token grid (x = i/gh, y = j/gw) and its PE: recomputed, never stored
-        ys, xs = torch.meshgrid(torch.arange(gh, dtype=torch.float64) / gh,
-                                torch.arange(gw, dtype=torch.float64) / gw, indexing="ij")
+        # on the CPU explicitly: .nvb decoding builds a shape-only skeleton under torch.device("meta")
+        ys, xs = torch.meshgrid(torch.arange(gh, dtype=torch.float64, device="cpu") / gh,
+                                torch.arange(gw, dtype=torch.float64, device="cpu") / gw, indexing="ij")
         xy_pe = torch.cat([positional_encoding(ys.flatten(), c["pe_b"], c["xy_l"]),
                            positional_encoding(xs.flatten(), c["pe_b"], c["xy_l"])], dim=1)
         self.register_buffer("xy_pe", xy_pe, persistent=False)

@@ -18,7 +18,8 @@ def positional_encoding(t: torch.Tensor, b: float, levels: int, interleaved: boo
     high levels (b^79 pi ~ 1e8 rad) are the same numbers at training and at decoding, on any
     device. interleaved: sin0,cos0,sin1,... (NeRV, E-NeRV); else all sin then all cos (HNeRV)."""
     t64 = t.detach().to("cpu", torch.float64).reshape(-1, 1)
-    freqs = (torch.tensor(float(b), dtype=torch.float64) ** torch.arange(levels, dtype=torch.float64)) * math.pi
+    cpu = {"dtype": torch.float64, "device": "cpu"}  # explicit: also right under a `torch.device("meta")` context
+    freqs = (torch.tensor(float(b), **cpu) ** torch.arange(levels, **cpu)) * math.pi
     ang = t64 * freqs
     s, c = torch.sin(ang), torch.cos(ang)
     out = torch.stack([s, c], dim=-1).reshape(len(t64), 2 * levels) if interleaved else torch.cat([s, c], dim=1)

@@ -197,3 +197,20 @@ def test_recipes():
     for m in METHODS:
         assert resolve_recipe("shared", m.recipe) is SHARED_RECIPE
         assert resolve_recipe("paper", m.recipe) is m.recipe
+
+
+@pytest.mark.parametrize("name", ["hnerv", "nerv", "nerv-hnerv", "enerv", "autoencoder"])
+def test_decoder_skeleton_builds_on_meta_device(name):
+    """.nvb decoding checks tensor names and shapes on a meta-device skeleton before allocating
+    anything; every representation must build there with the same state as on the CPU."""
+    import torch
+
+    from nvbench import registry
+
+    method = registry.methods.get(name)
+    config = method.plan(8, 40, 80, 60_000, {})
+    with torch.device("meta"):
+        skeleton = method.build_decoder(config)
+    real = method.build_decoder(config)
+    assert {k: tuple(v.shape) for k, v in skeleton.state_dict().items()} == \
+        {k: tuple(v.shape) for k, v in real.state_dict().items()}
