@@ -205,3 +205,21 @@ def test_fuzz_quick():
 def test_fuzz_thousands_of_flips_and_truncations():
     out = _fuzz(3000, seed=1)
     assert out["rejected"] + out["exact"] == 3000
+
+
+def test_pruning_keeps_non_persistent_buffers_out_of_the_stored_state():
+    """E-NeRV's fixed token-grid encoding is a non-persistent buffer: pruning must not turn it
+    into a stored tensor (the rebuilt decoder would refuse the state)."""
+    import torch
+
+    from nvbench.compress.prune import prune_and_finetune
+    from nvbench.recipe import NERV_RECIPE
+    from representations.enerv import ENeRVMethod
+
+    config = ENeRVMethod.plan(8, 40, 80, 60_000, {})
+    decoder = ENeRVMethod.build_decoder(config).eval()
+    pruned, info = prune_and_finetune(decoder, 0.2, None, NERV_RECIPE, 0, build_decoder=ENeRVMethod.build_decoder)
+    assert set(pruned.state_dict()) == set(decoder.state_dict())
+    assert 0.15 < info["sparsity"] < 0.25
+    with torch.inference_mode():
+        assert pruned(torch.arange(2)).shape == (2, 3, 40, 80)

@@ -65,7 +65,9 @@ class _Trainable(NeuralRepresentation):
         self.decoder = decoder
         for module in decoder.modules():
             for bname, buf in list(module.named_buffers(recurse=False)):
-                if buf is not None and buf.is_floating_point():
+                # only stored buffers (embeddings); non-persistent ones (E-NeRV's fixed token-grid
+                # encoding) are recomputed at decode time and must stay buffers
+                if buf is not None and buf.is_floating_point() and bname not in module._non_persistent_buffers_set:
                     del module._buffers[bname]
                     module.register_parameter(bname, nn.Parameter(buf.detach().clone()))
 
