@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nvbench.nn import Decoder, NeuralRepresentation, gelu_, tanh_unit_
+from representations.nerv_net import NeRVBlock  # conv k x k -> PixelShuffle -> GELU, shared with NeRV
 
 
 class ChannelsFirstLayerNorm(nn.Module):
@@ -72,19 +73,6 @@ class ConvNeXtEncoder(nn.Module):
         return x
 
 
-class HNeRVBlock(nn.Module):
-    """Conv k x k (C_in -> C_out*s^2) -> PixelShuffle(s) -> GELU."""
-
-    def __init__(self, cin: int, cout: int, stride: int, kernel: int):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout * stride * stride, kernel, padding=(kernel - 1) // 2)
-        self.shuffle = nn.PixelShuffle(stride) if stride > 1 else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # GELU before the shuffle: identical (the shuffle only moves values), and in place when decoding
-        return self.shuffle(gelu_(self.conv(x)))
-
-
 class HNeRVDecoderNet(nn.Module):
     """Embedding (B,d,h,w) -> frame (B,3,H,W): 1x1 conv + GELU, the blocks, 3x3 head, 0.5*tanh+0.5."""
 
@@ -94,7 +82,7 @@ class HNeRVDecoderNet(nn.Module):
         self.stem = nn.Conv2d(d, c2, 1)
         blocks, cin = [], c2
         for s, k, cout in zip(config["strides"], config["kernels"], config["widths"]):
-            blocks.append(HNeRVBlock(cin, cout, s, k))
+            blocks.append(NeRVBlock(cin, cout, s, k))
             cin = cout
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Conv2d(cin, 3, 3, padding=1)
