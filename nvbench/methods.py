@@ -58,15 +58,28 @@ class MethodPlugin:
         SizeError naming the smallest size when the budget is too small."""
         raise NotImplementedError
 
+    #: "module:Class" of the trainable torch module and of the decoder-only module; imported only
+    #: when built, so the plugin class itself stays free of torch
+    model_class: ClassVar[str] = ""
+    decoder_class: ClassVar[str] = ""
+
     @classmethod
     def build(cls, config: dict) -> Any:
         """The trainable torch module for a planned config (imports torch)."""
-        raise NotImplementedError
+        if not cls.model_class:
+            raise NotImplementedError(f"{cls.name} names no model_class")
+        from nvbench.registry import import_object
+
+        return import_object(cls.model_class)(config)
 
     @classmethod
     def build_decoder(cls, config: dict) -> Any:
         """An empty decoder-only module for a config, to load stored tensors into."""
-        raise NotImplementedError
+        if not cls.decoder_class:
+            raise NotImplementedError(f"{cls.name} names no decoder_class")
+        from nvbench.registry import import_object
+
+        return import_object(cls.decoder_class)(config)
 
     # Anchors (non-learned; numpy only) -------------------------------------------------------
     @classmethod

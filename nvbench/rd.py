@@ -63,18 +63,13 @@ def bd_rows(records: Sequence[dict[str, Any]], anchor: str = "x265", metric: str
             else:
                 ra, qa = zip(*ref)
                 rt, qt = zip(*pts)
-                try:
-                    row["bd_rate"] = bd_rate(ra, qa, rt, qt)
-                except NoOverlapError:
-                    row["bd_rate"] = "no overlap"
-                except ValueError as exc:
-                    row["note"] = str(exc)
-                try:
-                    row["bd_psnr"] = bd_psnr(ra, qa, rt, qt)
-                except NoOverlapError:
-                    row["bd_psnr"] = "no overlap"
-                except ValueError as exc:
-                    row["note"] = str(exc)
+                for key, fn in (("bd_rate", bd_rate), ("bd_psnr", bd_psnr)):
+                    try:
+                        row[key] = fn(ra, qa, rt, qt)
+                    except NoOverlapError:
+                        row[key] = "no overlap"
+                    except ValueError as exc:
+                        row["note"] = str(exc)
             rows.append(row)
             per_method[m].append((row["bd_rate"], row["bd_psnr"]))
     for m, vals in sorted(per_method.items()):

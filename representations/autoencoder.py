@@ -38,6 +38,8 @@ def ae_grid_candidates(height: int, width: int, min_product: int) -> list[int]:
 
 class AutoencoderMethod(MethodPlugin):
     name = "autoencoder"
+    model_class = "representations.autoencoder_net:Autoencoder"
+    decoder_class = "representations.autoencoder_net:AutoencoderDecoder"
     version = "1"
     description = ("per-video conv autoencoder: large spatial latent per frame (about half the budget), small "
                    "decoder; hybrid (the encoder is not stored)")
@@ -100,15 +102,3 @@ class AutoencoderMethod(MethodPlugin):
             "latent_fraction": round(latents / (latents + decoder), 4),
             "params": latents + decoder,
         }
-
-    @classmethod
-    def build(cls, config: dict) -> Any:
-        from representations.autoencoder_net import Autoencoder
-
-        return Autoencoder(config)
-
-    @classmethod
-    def build_decoder(cls, config: dict) -> Any:
-        from representations.autoencoder_net import AutoencoderDecoder
-
-        return AutoencoderDecoder(config)

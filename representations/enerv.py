@@ -90,6 +90,8 @@ def enerv_params(o: dict[str, Any], w: dict[str, Any], strides) -> dict[str, int
 
 class ENeRVMethod(MethodPlugin):
     name = "enerv"
+    model_class = "representations.enerv_net:ENeRV"
+    decoder_class = "representations.enerv_net:ENeRVDecoder"
     version = "1"
     description = ("E-NeRV: temporal + spatial (9x16 token, 2 attention blocks) codes, temporal modulation per "
                    "stage, up-block stage 0, sigmoid head; sizes by one width factor (`released` = 12.49M)")
@@ -157,15 +159,3 @@ class ENeRVMethod(MethodPlugin):
             "params": parts["total"],
             "params_paper": parts["total"] + 2 * gh * gw,  # [E] main.py also counts the fixed token grid
         }
-
-    @classmethod
-    def build(cls, config: dict) -> Any:
-        from representations.enerv_net import ENeRV
-
-        return ENeRV(config)
-
-    @classmethod
-    def build_decoder(cls, config: dict) -> Any:
-        from representations.enerv_net import ENeRVDecoder
-
-        return ENeRVDecoder(config)

@@ -52,6 +52,8 @@ def hnerv_fc_dim(budget: int, embed_param: int, d: int, strides, kernels, reduce
 
 class HNeRVMethod(MethodPlugin):
     name = "hnerv"
+    model_class = "representations.hnerv_net:HNeRV"
+    decoder_class = "representations.hnerv_net:HNeRVDecoder"
     version = "1"
     description = "HNeRV: hybrid neural representation (ConvNeXt encoder, 16x2x4 embeddings, r=1.2 decoder)"
     capabilities = frozenset({REPRESENTATION, HYBRID})
@@ -111,15 +113,3 @@ class HNeRVMethod(MethodPlugin):
             "params_paper": hnerv_decoder_params(d, c2, strides, kernels, widths, head=False) + embed_param,
             "params": decoder + embed_param,
         }
-
-    @classmethod
-    def build(cls, config: dict) -> Any:
-        from representations.hnerv_net import HNeRV
-
-        return HNeRV(config)
-
-    @classmethod
-    def build_decoder(cls, config: dict) -> Any:
-        from representations.hnerv_net import HNeRVDecoder
-
-        return HNeRVDecoder(config)

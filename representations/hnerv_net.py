@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nvbench.nn import Decoder, NeuralRepresentation, gelu_, tanh_unit_
-from representations.nerv_net import NeRVBlock  # conv k x k -> PixelShuffle -> GELU, shared with NeRV
+from representations.nerv_net import upsampling_blocks  # NeRV blocks, shared with NeRV
 
 
 class ChannelsFirstLayerNorm(nn.Module):
@@ -80,11 +80,7 @@ class HNeRVDecoderNet(nn.Module):
         super().__init__()
         d, c2 = config["embed_dim"], config["c2"]
         self.stem = nn.Conv2d(d, c2, 1)
-        blocks, cin = [], c2
-        for s, k, cout in zip(config["strides"], config["kernels"], config["widths"]):
-            blocks.append(NeRVBlock(cin, cout, s, k))
-            cin = cout
-        self.blocks = nn.Sequential(*blocks)
+        self.blocks, cin = upsampling_blocks(c2, config["strides"], config["widths"], config["kernels"])
         self.head = nn.Conv2d(cin, 3, 3, padding=1)
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:

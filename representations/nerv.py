@@ -72,6 +72,8 @@ def _scaled(base: int, f: float) -> int:
 
 class NeRVMethod(MethodPlugin):
     name = "nerv"
+    model_class = "representations.nerv_net:NeRV"
+    decoder_class = "representations.nerv_net:NeRVDecoder"
     version = "1"
     description = ("NeRV: index -> PE(1.25, 80) -> MLP -> NeRV blocks (conv3x3, PixelShuffle, GELU) -> 1x1 head "
                    "(the NeRV paper's model; HNeRV-paper comparisons use nerv-hnerv)")
@@ -144,15 +146,3 @@ class NeRVMethod(MethodPlugin):
             "named_size": named,
             "params": params,
         }
-
-    @classmethod
-    def build(cls, config: dict) -> Any:
-        from representations.nerv_net import NeRV
-
-        return NeRV(config)
-
-    @classmethod
-    def build_decoder(cls, config: dict) -> Any:
-        from representations.nerv_net import NeRVDecoder
-
-        return NeRVDecoder(config)

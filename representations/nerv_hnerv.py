@@ -50,6 +50,8 @@ def hnerv_quadratic_fc_dim(budget: float, pe_l: int, cells: int, strides, kernel
 
 class NeRVHNeRVMethod(MethodPlugin):
     name = "nerv-hnerv"
+    model_class = "representations.nerv_net:NeRVHNeRV"
+    decoder_class = "representations.nerv_net:NeRVHNeRVDecoder"
     version = "1"
     description = ("NeRV baseline as used inside the HNeRV codebase (PE 1.25_80, 1x1 stem, 8x16 grid, 3x3 blocks, "
                    "r=2, floor 12, 3x3 head); comparisons against the HNeRV paper's NeRV rows use this one")
@@ -91,15 +93,3 @@ class NeRVHNeRVMethod(MethodPlugin):
             "params_paper": hnerv_nerv_params(*args, head=False),
             "params": hnerv_nerv_params(*args, head=True),
         }
-
-    @classmethod
-    def build(cls, config: dict) -> Any:
-        from representations.nerv_net import NeRVHNeRV
-
-        return NeRVHNeRV(config)
-
-    @classmethod
-    def build_decoder(cls, config: dict) -> Any:
-        from representations.nerv_net import NeRVHNeRVDecoder
-
-        return NeRVHNeRVDecoder(config)

@@ -45,6 +45,17 @@ class NeRVBlock(nn.Module):
         return self.shuffle(gelu_(self.conv(x)))
 
 
+def upsampling_blocks(cin: int, strides: list[int], widths: list[int],
+                      kernels: list[int] | None = None) -> tuple[nn.Sequential, int]:
+    """The chain of NeRV blocks (one per stride) shared by NeRV, nerv-hnerv and HNeRV; returns the
+    blocks and the last width."""
+    blocks = []
+    for i, (s, cout) in enumerate(zip(strides, widths)):
+        blocks.append(NeRVBlock(cin, cout, s, kernels[i] if kernels else 3))
+        cin = cout
+    return nn.Sequential(*blocks), cin
+
+
 class NeRVNet(nn.Module):
     """PE(t) -> Linear+GELU -> Linear+GELU -> (fc_dim, gh, gw) -> blocks -> 1x1 head -> (tanh+1)/2."""
 
@@ -55,11 +66,7 @@ class NeRVNet(nn.Module):
         fc, stem = config["fc_dim"], config["stem_dim"]
         self.mlp = nn.Sequential(nn.Linear(2 * config["pe_l"], stem), nn.GELU(),
                                  nn.Linear(stem, gh * gw * fc), nn.GELU())
-        blocks, cin = [], fc
-        for s, cout in zip(config["strides"], config["widths"]):
-            blocks.append(NeRVBlock(cin, cout, s))
-            cin = cout
-        self.blocks = nn.Sequential(*blocks)
+        self.blocks, cin = upsampling_blocks(fc, config["strides"], config["widths"])
         self.head = nn.Conv2d(cin, 3, 1)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
@@ -123,11 +130,7 @@ class HNeRVCodeNeRVNet(nn.Module):
         self.config = config
         gh, gw = config["fc_hw"]
         self.stem = nn.Linear(2 * config["pe_l"], config["fc_dim"] * gh * gw)
-        blocks, cin = [], config["fc_dim"]
-        for s, k, cout in zip(config["strides"], config["kernels"], config["widths"]):
-            blocks.append(NeRVBlock(cin, cout, s, k))
-            cin = cout
-        self.blocks = nn.Sequential(*blocks)
+        self.blocks, cin = upsampling_blocks(config["fc_dim"], config["strides"], config["widths"], config["kernels"])
         self.head = nn.Conv2d(cin, 3, 3, padding=1)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
