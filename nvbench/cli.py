@@ -10,6 +10,7 @@ from typing import Any
 
 from nvbench import registry
 from nvbench.errors import NvbenchError
+from nvbench.hostmem import retain_freed_memory
 from nvbench.presets import DEFAULT_PRESET, PRESETS, format_size, parse_resolution, parse_size
 from nvbench.results import DEFAULT_RESULTS
 
@@ -188,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     raw = list(sys.argv[1:] if argv is None else argv)
     args.argv = raw[raw.index(args.command) + 1:] if args.command in raw else raw
+    retain_freed_memory()  # before any tensor exists: see nvbench/hostmem.py
     try:
         return args.func(args)
     except NvbenchError as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import nvbench
+from nvbench.hostmem import current_setting
 
 
 def now() -> str:
@@ -60,6 +61,7 @@ def environment(device: str | None = None) -> dict[str, Any]:
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "device": device,
+        "host_allocator": current_setting(),
     }
     if "torch" in sys.modules:
         import torch

@@ -17,6 +17,7 @@ from typing import Any
 from nvbench import registry
 from nvbench.data.local import LocalClip, get_dataset
 from nvbench.errors import NvbenchError, UnavailableError, UnknownNameError
+from nvbench.hostmem import retain_freed_memory
 from nvbench.jobs import Job, canonical_json, digest
 from nvbench.methods import REPRESENTATION
 from nvbench.presets import Geometry, get_preset
@@ -426,7 +427,9 @@ def worker_device(requested: str) -> str:
 
 def setup_worker(plugins: dict[str, dict[str, str]], threads: int | None) -> None:
     """Make a worker process match the parent: the same plugins (including ones registered at
-    run time, e.g. by tests) and a torch thread count that does not oversubscribe the cores."""
+    run time, e.g. by tests), the parent's host-allocator setting, and a torch thread count that
+    does not oversubscribe the cores."""
+    retain_freed_memory()
     for kind, entries in plugins.items():
         reg = registry.registry(kind)
         known = reg.entries()
