@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nvbench.nn import SubpixelConv
 from representations.nerv_net import (
     IndexDecoder,
     IndexRepresentation,
@@ -56,11 +57,11 @@ class ConvUpBlock(nn.Module):
         super().__init__()
         if cin <= cout:
             q = inner  # fc_dim // 4 in [E]
-            self.conv1 = nn.Sequential(nn.Conv2d(cin, q * stride * stride, 3, padding=1), nn.PixelShuffle(stride))
+            self.conv1 = nn.Sequential(SubpixelConv(cin, q, stride, 3))  # keys conv1.0.*
             self.conv2 = nn.Conv2d(q, cout, 3, padding=1)
         else:
             self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
-            self.conv2 = nn.Sequential(nn.Conv2d(cout, cout * stride * stride, 3, padding=1), nn.PixelShuffle(stride))
+            self.conv2 = nn.Sequential(SubpixelConv(cout, cout, stride, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.gelu(self.conv2(self.conv1(x)))

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nvbench.nn import Decoder, NeuralRepresentation, gelu_
+from nvbench.nn import Decoder, NeuralRepresentation, SubpixelConv, gelu_
 
 
 def positional_encoding(t: torch.Tensor, b: float, levels: int, interleaved: bool = True) -> torch.Tensor:
@@ -37,12 +37,11 @@ class NeRVBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, stride: int, kernel: int = 3):
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout * stride * stride, kernel, padding=kernel // 2)
-        self.shuffle = nn.PixelShuffle(stride) if stride > 1 else nn.Identity()
+        # GELU before the shuffle: identical (the shuffle only moves values), and in place when decoding
+        self.conv = SubpixelConv(cin, cout, stride, kernel, activation=gelu_)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # GELU before the shuffle: identical (the shuffle only moves values), and in place when decoding
-        return self.shuffle(gelu_(self.conv(x)))
+        return self.conv(x)
 
 
 def upsampling_blocks(cin: int, strides: list[int], widths: list[int],
