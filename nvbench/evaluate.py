@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,16 +30,35 @@ def evaluate_frames(
     return acc.result()
 
 
-@torch.inference_mode()
+def uint8_batches(decode: Callable[[torch.Tensor], torch.Tensor], indices: Sequence[int],
+                  batch_size: int = 8) -> Iterator[tuple[int, np.ndarray]]:
+    """(position in `indices`, uint8 (B,H,W,3) host array) per decoded batch: frames leave the
+    decoder in batches and are rounded to 8 bits there, never held as floats."""
+    idx_all = list(indices)
+    with torch.inference_mode():
+        for s in range(0, len(idx_all), batch_size):
+            idx = torch.as_tensor(idx_all[s : s + batch_size])
+            yield s, to_uint8(decode(idx).float()).permute(0, 2, 3, 1).cpu().numpy()
+
+
 def decode_uint8(decode: Callable[[torch.Tensor], torch.Tensor], indices: Sequence[int],
                  batch_size: int = 8) -> np.ndarray:
     """Decoded frames as uint8 (T,H,W,3) on the host."""
-    out = []
-    idx_all = list(indices)
-    for s in range(0, len(idx_all), batch_size):
-        idx = torch.as_tensor(idx_all[s : s + batch_size])
-        out.append(to_uint8(decode(idx).float()).permute(0, 2, 3, 1).cpu().numpy())
+    out = [batch for _, batch in uint8_batches(decode, indices, batch_size)]
     return np.concatenate(out) if out else np.zeros((0, 0, 0, 3), np.uint8)
+
+
+def decode_to_npy(decode: Callable[[torch.Tensor], torch.Tensor], indices: Sequence[int], path: str | Path,
+                  height: int, width: int, batch_size: int = 8) -> Path:
+    """Decode straight into a uint8 (T,H,W,3) .npy file on disk, batch by batch (memory-mapped:
+    the whole video is never in memory), flushed before returning."""
+    path = Path(path)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(indices), height, width, 3))
+    for s, batch in uint8_batches(decode, indices, batch_size):
+        out[s : s + len(batch)] = batch
+    out.flush()
+    del out
+    return path
 
 
 def sample_indices(n: int) -> list[int]:

@@ -149,6 +149,15 @@ def _autocast(device: torch.device, amp: str | None):
     return torch.autocast(device.type, dtype=dtype)
 
 
+def make_optimizer(model: torch.nn.Module, recipe: Recipe, device: torch.device) -> torch.optim.Optimizer:
+    """The recipe's Adam. Fused (one kernel over all parameters) where torch has it: the same
+    update, measured 3.5x faster than the per-tensor loop for HNeRV's 79 tensors on the CPU
+    (2.7 -> 0.76 ms a step, 5% of a 94k step)."""
+    fused = True if device.type in ("cpu", "cuda") else None
+    return torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=recipe.betas,
+                            weight_decay=recipe.weight_decay, fused=fused)
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
@@ -174,8 +183,7 @@ def train(
     model.to(device)
     if settings.channels_last:
         model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=recipe.betas,
-                           weight_decay=recipe.weight_decay)
+    opt = make_optimizer(model, recipe, device)
     scaler = torch.amp.GradScaler(device.type, enabled=settings.amp == "fp16")
     indices = torch.as_tensor(
         list(settings.train_indices) if settings.train_indices is not None else range(source.num_frames)

@@ -29,17 +29,21 @@ def cmd_speed(args: argparse.Namespace) -> int:
             print(f"{name}: not a trainable representation; skipped")
             continue
         rows.append(measure_method(method, frames, h, w, size, batch_decode=args.batch,
-                                   channels_last=not args.no_channels_last, min_seconds=args.seconds))
+                                   channels_last=not args.no_channels_last, min_seconds=args.seconds,
+                                   rounds=args.rounds))
     print(render(rows, [
         ("method", "method", 0), ("params", "params", 0), ("train_fps", "train f/s", 1),
         ("train_fps_at_limit", "at limit", 1), ("train_fraction", "fraction", 2),
         ("decode_fps", "decode f/s", 1), ("decode_fps_at_limit", "at limit", 1),
-        ("decode_fraction", "fraction", 2), ("train_gflop_per_frame", "train GFLOP/f", 3),
+        ("decode_fraction", "fraction", 2), ("decode_disk_fps", "to disk f/s", 1),
+        ("train_gflop_per_frame", "train GFLOP/f", 3),
         ("decode_gflop_per_frame", "decode GFLOP/f", 3), ("limit_train_gflops", "limit fwd+bwd GFLOP/s", 1),
         ("limit_decode_gflops", "limit fwd GFLOP/s", 1),
     ]))
-    print(f"\n{h}x{w}, {frames} frames, size {size}, torch threads {torch.get_num_threads()}; "
-          "limit = best dense conv GFLOP/s at the method's own conv shapes over both layouts")
+    print(f"\n{h}x{w}, {frames} frames, size {size}, torch threads {torch.get_num_threads()}, "
+          f"decode batch {args.batch}; best of {args.rounds} alternating rounds of the method and the limit")
+    print("limit = best dense conv GFLOP/s at the method's own conv shapes over both layouts; "
+          "to disk = every frame decoded to uint8 and written to a .npy file")
     return 0
 
 
@@ -50,6 +54,7 @@ def register(sub: Any) -> None:
     p.add_argument("--size", help="stored-parameter budget (default: the preset's)")
     p.add_argument("--batch", type=int, default=8, help="decode batch size")
     p.add_argument("--seconds", type=float, default=2.0, help="timing window per measurement")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds of method and limit timing")
     p.add_argument("--threads", type=int, help="torch threads")
     p.add_argument("--no-channels-last", action="store_true")
     p.set_defaults(func=cmd_speed)
