@@ -187,7 +187,8 @@ def measure_method(method: Any, frames: int, height: int, width: int, size: int 
             best["decode"] = min(best["decode"], best_time(decode, min_seconds / rounds))
             best["disk"] = min(best["disk"], best_time(to_disk, 0.0, repeats=1, warmup=1))
             if measure_limit:
-                here = machine_limit(shapes, batch=bs, decode_batch=len(didx), min_seconds=0.6 / rounds)
+                here = machine_limit(shapes, batch=bs, decode_batch=len(didx),
+                                     min_seconds=min(0.6, min_seconds) / rounds)
                 limit = here if limit is None else _best_limit(limit, here)
     assert limit is not None
     train_fps, decode_fps, disk_fps = bs / best["train"], len(didx) / best["decode"], frames / best["disk"]

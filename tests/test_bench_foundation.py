@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nvbench.recipe import HNERV_RECIPE
-from nvbench.train import compute_loss
+from nvbench.train import compute_loss, make_optimizer
 from representations.hnerv import HNeRVMethod
 
 pytestmark = pytest.mark.bench
@@ -21,7 +21,7 @@ def cpu_model():
 
 def test_bench_hnerv_train_step(benchmark, cpu_model):
     _, model = cpu_model
-    opt = torch.optim.Adam(model.parameters(), lr=HNERV_RECIPE.lr, betas=HNERV_RECIPE.betas)
+    opt = make_optimizer(model, HNERV_RECIPE, torch.device("cpu"))  # the shared loop's optimiser
     x = torch.rand(2, 3, 160, 320).contiguous(memory_format=torch.channels_last)
     idx = torch.tensor([0, 1])
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nvbench import registry
-from nvbench.train import compute_loss
+from nvbench.train import compute_loss, make_optimizer
 
 N, H, W, SIZE = 132, 160, 320, 94_000
 NAMES = ["nerv", "nerv-hnerv", "enerv", "hnerv", "autoencoder"]
@@ -31,7 +31,7 @@ def _setup(name: str):
 def test_bench_train_step(benchmark, name):
     method, model, frames = _setup(name)
     recipe = method.recipe
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=recipe.betas)
+    opt = make_optimizer(model, recipe, torch.device("cpu"))
     gen = torch.Generator().manual_seed(0)
 
     def step():

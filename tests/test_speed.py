@@ -1,0 +1,57 @@
+"""`nvbench speed` and its pieces: FLOP counts, the limit, the method measurement, and the
+streamed uint8 decode to disk. Timings are only checked for sanity (no speed assertions)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nvbench import registry
+from nvbench.cli import main
+from nvbench.evaluate import decode_to_npy, decode_uint8
+from nvbench.speed import ConvShape, conv_shapes, flops_per_frame, machine_limit, measure_method
+
+
+def test_flop_count_of_a_conv_is_its_multiply_adds():
+    conv = torch.nn.Conv2d(4, 8, 3, padding=1, bias=False)
+    x = torch.randn(2, 4, 10, 12)
+    shape = ConvShape(4, 8, 3, 10, 12)
+    assert flops_per_frame(lambda: conv(x), 2) == shape.flops(1) == 2 * 8 * 10 * 12 * 4 * 9
+    assert conv_shapes(conv, lambda: conv(x)) == [shape]
+
+
+def test_limit_takes_the_best_rate_of_both_layouts():
+    lim = machine_limit([ConvShape(8, 16, 3, 16, 16)], batch=2, min_seconds=0.02)
+    assert len(lim["rows"]) == 4  # NCHW/NHWC x forward/forward+backward
+    assert lim["forward_gflops"] == max(r["gflops"] for r in lim["rows"] if not r["backward"]) > 0
+    assert lim["train_gflops"] == max(r["gflops"] for r in lim["rows"] if r["backward"]) > 0
+
+
+def test_measure_method_reports_rates_fractions_and_disk_decode():
+    out = measure_method(registry.methods.get("hnerv"), 8, 40, 80, 24_000, min_seconds=0.05, rounds=2)
+    for k in ("train_fps", "decode_fps", "decode_disk_fps", "train_fps_at_limit", "decode_fps_at_limit"):
+        assert out[k] > 0, k
+    assert out["batch_decode"] == 8 and out["batch_train"] == 2 and out["rounds"] == 2
+    assert out["decode_fraction"] == out["decode_fps"] / out["decode_fps_at_limit"]
+    # FLOPs of the 24k decoder at 40x80: counted, so they scale with the pixels
+    small = measure_method(registry.methods.get("hnerv"), 8, 40, 80, 24_000, min_seconds=0.02, rounds=1)
+    assert small["decode_gflop_per_frame"] == out["decode_gflop_per_frame"]
+
+
+def test_decode_to_npy_writes_what_decode_uint8_returns(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    frames = torch.rand(11, 3, 6, 10, generator=gen)
+
+    def decode(idx):
+        return frames[idx]
+
+    path = decode_to_npy(decode, range(11), tmp_path / "f.npy", 6, 10, batch_size=4)
+    on_disk = np.load(path)
+    assert on_disk.dtype == np.uint8 and on_disk.shape == (11, 6, 10, 3)
+    assert np.array_equal(on_disk, decode_uint8(decode, range(11), batch_size=3))
+
+
+def test_speed_command_prints_the_table(capsys):
+    assert main(["speed", "-m", "hnerv", "--preset", "smoke", "--seconds", "0.05", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "to disk f/s" in out and "hnerv" in out and "best of 1 alternating rounds" in out
