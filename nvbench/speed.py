@@ -213,3 +213,87 @@ def _best_limit(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return {**a, "rows": rows,
             "forward_gflops": max((r["gflops"] for r in rows if not r["backward"]), default=0.0),
             "train_gflops": max((r["gflops"] for r in rows if r["backward"]), default=0.0)}
+
+
+#: where the time of a step goes, by the aten operators' self time (first match wins)
+CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("conv", ("convolution", "conv2d", "conv1d", "conv_depthwise")),
+    ("matmul", ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::linear")),
+    ("activation", ("gelu", "tanh", "sigmoid", "erf", "silu", "relu")),
+    ("layout", ("copy_", "pixel_shuffle", "pixel_unshuffle", "aten::cat", "clone", "contiguous", "_to_copy",
+                "aten::index", "index_select", "as_strided_scatter")),
+    ("norm", ("layer_norm", "instance_norm", "batch_norm", "group_norm")),
+    ("optimiser", ("adam", "optimizer", "zero_grad")),
+    ("elementwise", ("aten::mul", "aten::add", "aten::sub", "aten::div", "aten::pow", "aten::sqrt", "aten::abs",
+                     "aten::sum", "aten::mean", "mse_loss", "l1_loss", "aten::sgn", "aten::neg", "aten::exp",
+                     "aten::rsub", "aten::clamp", "aten::round", "aten::fill_", "aten::zero_", "aten::where")),
+)
+
+
+def categorise(op: str) -> str:
+    low = op.lower()
+    for name, keys in CATEGORIES:
+        if any(k.lower() in low for k in keys):
+            return name
+    return "other"
+
+
+def profile_breakdown(fn: Callable[[], Any], calls: int = 10) -> dict[str, float]:
+    """Milliseconds per call of `fn` by category (CATEGORIES) of the operators' self CPU time,
+    plus 'total'. What torch.profiler attributes; Python overhead outside operators is not in it."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(calls):
+            fn()
+    out: dict[str, float] = {}
+    for ev in prof.key_averages():
+        cat = categorise(ev.key)
+        out[cat] = out.get(cat, 0.0) + ev.self_cpu_time_total / 1e3 / calls
+    out["total"] = sum(out.values())
+    return out
+
+
+def profile_method(method: Any, frames: int, height: int, width: int, size: int | str,
+                   options: dict[str, Any] | None = None, batch_decode: int = 8,
+                   channels_last: bool = True, calls: int = 10) -> list[dict[str, Any]]:
+    """Where a training step and a decode batch spend their time (profile_breakdown), and the
+    loss's forward + backward timed alone (it runs as element-wise ops and small convs)."""
+    from nvbench.train import compute_loss, make_optimizer
+
+    config = method.plan(frames, height, width, size, options or {})
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = method.build(config).to(memory_format=fmt)
+    recipe = method.recipe
+    bs = recipe.batch_size
+    hybrid = getattr(model, "hybrid", False)
+    x = torch.rand(bs, 3, height, width).contiguous(memory_format=fmt)
+    idx = torch.arange(bs)
+    opt = make_optimizer(model, recipe, torch.device("cpu"))
+
+    def step() -> None:
+        loss = compute_loss(recipe.loss, model(idx, x if hybrid else None).float(), x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    pred = torch.rand_like(x).requires_grad_(True)
+
+    def loss_only() -> None:
+        compute_loss(recipe.loss, pred, x).backward()
+
+    train = profile_breakdown(step, calls)
+    train["loss alone"] = best_time(loss_only, 0.5) * 1e3
+    model.eval()
+    dec = model.export(lambda i: torch.rand(len(i), 3, height, width).contiguous(memory_format=fmt)).eval()
+    dec = dec.to(memory_format=fmt)
+    didx = torch.arange(min(batch_decode, frames))
+
+    def decode() -> None:
+        with torch.inference_mode():
+            dec(didx)
+
+    rows = [{"method": method.name, "what": f"train step (batch {bs}, {recipe.loss})", **train},
+            {"method": method.name, "what": f"decode (batch {len(didx)})", **profile_breakdown(decode, calls)}]
+    return rows

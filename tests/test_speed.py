@@ -55,3 +55,21 @@ def test_speed_command_prints_the_table(capsys):
     assert main(["speed", "-m", "hnerv", "--preset", "smoke", "--seconds", "0.05", "--rounds", "1"]) == 0
     out = capsys.readouterr().out
     assert "to disk f/s" in out and "hnerv" in out and "best of 1 alternating rounds" in out
+
+
+def test_profile_splits_a_step_into_categories():
+    from nvbench.speed import categorise, profile_method
+
+    assert categorise("aten::mkldnn_convolution") == "conv"
+    assert categorise("aten::convolution_backward") == "conv"
+    assert categorise("aten::gelu_backward") == "activation"
+    assert categorise("aten::pixel_shuffle") == "layout"
+    assert categorise("aten::_fused_adam_") == "optimiser"
+    assert categorise("aten::mse_loss_backward") == "elementwise"
+    assert categorise("aten::empty") == "other"
+    train, decode = profile_method(registry.methods.get("nerv"), 8, 40, 80, 24_000, calls=2)
+    assert train["what"] == "train step (batch 1, fusion6)" and decode["what"] == "decode (batch 8)"
+    parts = [v for k, v in train.items() if k not in ("method", "what", "total", "loss alone")]
+    assert abs(sum(parts) - train["total"]) < 1e-6
+    assert train["conv"] > 0 and train["optimiser"] > 0 and train["loss alone"] > 0
+    assert decode.get("optimiser", 0.0) == 0.0  # decoding never touches the optimiser

@@ -13,7 +13,7 @@ def cmd_speed(args: argparse.Namespace) -> int:
     from nvbench.cli import _csv
     from nvbench.methods import REPRESENTATION
     from nvbench.presets import get_preset, parse_size
-    from nvbench.speed import measure_method
+    from nvbench.speed import CATEGORIES, measure_method, profile_method
     from nvbench.table import render
 
     if args.threads:
@@ -23,11 +23,15 @@ def cmd_speed(args: argparse.Namespace) -> int:
     frames = 132 if preset.frames is None else preset.frames
     size = parse_size(args.size) if args.size else preset.default_size
     rows: list[dict[str, Any]] = []
+    profiles: list[dict[str, Any]] = []
     for name in _csv(args.method):
         method = registry.methods.get(name)
         if not method.has(REPRESENTATION):
             print(f"{name}: not a trainable representation; skipped")
             continue
+        if args.profile:
+            profiles += profile_method(method, frames, h, w, size, batch_decode=args.batch,
+                                       channels_last=not args.no_channels_last)
         rows.append(measure_method(method, frames, h, w, size, batch_decode=args.batch,
                                    channels_last=not args.no_channels_last, min_seconds=args.seconds,
                                    rounds=args.rounds))
@@ -44,6 +48,14 @@ def cmd_speed(args: argparse.Namespace) -> int:
           f"decode batch {args.batch}; best of {args.rounds} alternating rounds of the method and the limit")
     print("limit = best dense conv GFLOP/s at the method's own conv shapes over both layouts; "
           "to disk = every frame decoded to uint8 and written to a .npy file")
+    if profiles:
+        cats = [c for c, _ in CATEGORIES] + ["other"]
+        cols = [("method", "method", 0), ("what", "profiled", 0), ("total", "ms/call", 2)]
+        cols += [(c, f"{c} ms", 2) for c in cats] + [("loss alone", "loss fwd+bwd alone ms", 2)]
+        print()
+        print(render([{c: 0.0 for c in cats} | p for p in profiles], cols))
+        print("operators' self CPU time (torch.profiler) by category; layout = copies, pixel shuffle, cat, indexing; "
+              "other = allocation, views, autograd bookkeeping")
     return 0
 
 
@@ -57,4 +69,6 @@ def register(sub: Any) -> None:
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds of method and limit timing")
     p.add_argument("--threads", type=int, help="torch threads")
     p.add_argument("--no-channels-last", action="store_true")
+    p.add_argument("--profile", action="store_true",
+                   help="also show where a training step and a decode batch spend their time, by operator category")
     p.set_defaults(func=cmd_speed)
