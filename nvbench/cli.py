@@ -87,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         seeds=[int(s) for s in _csv(args.seed)], recipe=args.recipe, epochs=args.epochs,
         resolution=parse_resolution(args.resolution) if args.resolution else None,
         crop=args.crop, frames=args.frames, settings=_settings(args.set),
-        budget_seconds=args.budget_seconds,
+        budget_seconds=args.budget_seconds, amp=args.amp,
     )
     jobs = expand(req)
     if args.dry_run:
@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = Store(args.results)
     t0 = time.perf_counter()
     opts = MatrixOptions(force=args.force, device=args.device, channels_last=not args.no_channels_last,
-                         amp=args.amp, retry_diverged=args.retry_diverged, jobs=args.jobs, backend=args.backend,
+                         retry_diverged=args.retry_diverged, jobs=args.jobs, backend=args.backend,
                          scheduler=args.scheduler, address=args.address, threads=args.threads,
                          connect_timeout=args.connect_timeout)
     payloads = run_matrix(jobs, store, opts, make_reporter(args.quiet))
@@ -147,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--budget-seconds", type=float, help="train for this wall-clock time instead of epochs")
     r.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
     r.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps or auto")
-    r.add_argument("--amp", choices=["bf16", "fp16"], help="mixed precision for training")
+    r.add_argument("--amp", choices=["bf16", "fp16"],
+                   help="mixed precision (autocast) for training and decoding; part of the job key and "
+                        "recorded as `amp` (default: float32)")
     r.add_argument("--threads", type=int, help="torch threads per worker (default: cores // workers)")
     r.add_argument("--jobs", "-j", type=int, default=1, help="local worker processes running jobs in parallel")
     r.add_argument("--backend", default="local", choices=["local", "dask", "ray"],

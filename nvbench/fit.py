@@ -19,7 +19,15 @@ from nvbench.jobs import digest
 from nvbench.nn import Decoder, NeuralRepresentation
 from nvbench.results import write_json_atomic
 from nvbench.tasks.base import TaskContext
-from nvbench.train import FrameSource, TrainResult, TrainSettings, pick_device, seed_everything, train
+from nvbench.train import (
+    FrameSource,
+    TrainResult,
+    TrainSettings,
+    pick_device,
+    seed_everything,
+    train,
+    with_autocast,
+)
 
 
 @dataclass
@@ -32,6 +40,13 @@ class Fitted:
     train_key: str
     reused: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    amp: str | None = None
+
+    @property
+    def decode(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The decoder as evaluated: under the job's mixed precision (`--amp`), if any. The
+        stored decoder (and .nvb files) stay float32."""
+        return with_autocast(self.decoder, self.source.device, self.amp)
 
 
 def plan_for(ctx: TaskContext) -> dict[str, Any]:
@@ -112,4 +127,4 @@ def fit_representation(
     decoder = model.export(frames_of).eval()
     if ctx.channels_last:  # decoding runs 1.3-1.6x faster in this layout on CPU (nvbench speed)
         decoder = decoder.to(memory_format=torch.channels_last)
-    return Fitted(model, decoder, config, result, source, key, reused)
+    return Fitted(model, decoder, config, result, source, key, reused, amp=ctx.amp)

@@ -42,10 +42,14 @@ class Job:
     task_options: dict[str, Any] = field(default_factory=dict)
     source_checksum: str = ""
     budget_seconds: float | None = None
+    amp: str | None = None  # mixed precision of training and decoding (None: float32)
 
     def identity(self) -> dict[str, Any]:
-        """Everything that determines the result (what the key hashes)."""
+        """Everything that determines the result (what the key hashes). Float32 jobs leave `amp`
+        out, so their keys are those written before the field existed."""
         d = asdict(self)
+        if d["amp"] is None:
+            del d["amp"]
         d["schema"] = SCHEMA_VERSION
         return d
 

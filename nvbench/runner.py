@@ -42,6 +42,7 @@ class RunRequest:
     frames: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # --set KEY=VALUE
     budget_seconds: float | None = None
+    amp: str | None = None  # "bf16" | "fp16": mixed precision for training and decoding
 
 
 def split_settings(settings: dict[str, Any], method: Any, task: Any,
@@ -144,6 +145,7 @@ def expand(req: RunRequest) -> list[Job]:
                                 method_version=method.version, task_version=task.version,
                                 method_options=m_opts, task_options=t_opts, source_checksum=checksum,
                                 budget_seconds=req.budget_seconds if trains else None,
+                                amp=req.amp if trains else None,
                             ))
     return jobs
 
@@ -162,7 +164,7 @@ def load_video(job: Job):
 
 
 def run_job(job: Job, store: Store, device: str = "cpu", progress: Callable | None = None,
-            channels_last: bool = True, amp: str | None = None, write: bool = True) -> dict[str, Any]:
+            channels_last: bool = True, write: bool = True) -> dict[str, Any]:
     """Run one job and write its JSON (records + provenance) atomically (`write=False`: only
     return it, for a worker whose parent owns the store). Failures become a record with status
     'failed' and the reason; nothing else is lost."""
@@ -182,7 +184,7 @@ def run_job(job: Job, store: Store, device: str = "cpu", progress: Callable | No
         video = load_video(job)
         ctx = TaskContext(job=job, method=method, video=video, store=store, device=device, recipe=recipe,
                           method_options=job.method_options, task_options=job.task_options,
-                          progress=progress, channels_last=channels_last, amp=amp)
+                          progress=progress, channels_last=channels_last, amp=job.amp)
         reason = task_cls.not_applicable(method)
         if reason:
             records = [ctx.base_record(status="not_applicable", reason=reason)]
@@ -230,7 +232,7 @@ def run_job(job: Job, store: Store, device: str = "cpu", progress: Callable | No
 def run_jobs(jobs: Sequence[Job], store: Store, *, force: bool = False, device: str = "cpu",
              progress_factory: Callable[[Job], Callable | None] | None = None,
              on_start: Callable[[int, int, Job], None] | None = None,
-             channels_last: bool = True, amp: str | None = None) -> list[dict[str, Any]]:
+             channels_last: bool = True) -> list[dict[str, Any]]:
     """Run jobs in order, skipping those whose JSON is already in the store (unless force)."""
     payloads = []
     for i, job in enumerate(jobs):
@@ -240,8 +242,7 @@ def run_jobs(jobs: Sequence[Job], store: Store, *, force: bool = False, device: 
         if on_start:
             on_start(i, len(jobs), job)
         progress = progress_factory(job) if progress_factory else None
-        payloads.append(run_job(job, store, device=device, progress=progress,
-                                channels_last=channels_last, amp=amp))
+        payloads.append(run_job(job, store, device=device, progress=progress, channels_last=channels_last))
     return payloads
 
 
@@ -304,7 +305,6 @@ class MatrixOptions:
     force: bool = False
     device: str = "cpu"
     channels_last: bool = True
-    amp: str | None = None
     retry_diverged: int = 0
     jobs: int = 1  # parallel local worker processes (backend local)
     backend: str = "local"  # local | dask | ray
@@ -486,7 +486,7 @@ def run_attempts(attempts: Sequence[Attempt], root: str, opts: MatrixOptions,
                 progress = beat if beat is not None else progress_for(a.job)
                 try:
                     payload = run_job(a.job, store, device=device, progress=progress,
-                                      channels_last=opts.channels_last, amp=opts.amp, write=False)
+                                      channels_last=opts.channels_last, write=False)
                 finally:
                     if beat is not None:
                         beat.close()

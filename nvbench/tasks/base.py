@@ -43,7 +43,7 @@ class TaskContext:
             "preset": j.preset, "epoch": None, "split": "all", "psnr": None, "psnr_float": None,
             "psnr_pooled": None, "ms_ssim": None, "bpp": None, "train_seconds": None, "decode_fps": None,
             "status": "ok", "reason": "", "crop": _hw(j.crop), "resolution": f"{v.height}x{v.width}",
-            "colour": v.colour, "device": self.device,
+            "colour": v.colour, "device": self.device, "amp": self.amp,
         }
         rec.update(extra)
         return rec

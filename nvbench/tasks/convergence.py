@@ -56,7 +56,7 @@ class ConvergenceTask(Task):
     def run(self, ctx: TaskContext) -> list[dict[str, Any]]:
         from nvbench.evaluate import evaluate_frames
         from nvbench.fit import fit_representation
-        from nvbench.train import FrameSource, pick_device
+        from nvbench.train import FrameSource, pick_device, with_autocast
 
         opts = self.resolve_options(ctx.task_options)
         budget = ctx.job.budget_seconds
@@ -65,7 +65,8 @@ class ConvergenceTask(Task):
 
         def evaluate(model: Any, epoch: int) -> dict[str, Any]:
             decoder = model.export(source.float).eval()  # what would be stored at this epoch
-            return evaluate_frames(decoder, source, with_ms_ssim=bool(opts["ms_ssim"]))
+            decode = with_autocast(decoder, source.device, ctx.amp)  # as the final decode is evaluated
+            return evaluate_frames(decode, source, with_ms_ssim=bool(opts["ms_ssim"]))
 
         fitted = fit_representation(ctx, eval_epochs=schedule, evaluate=evaluate, source=source)
         res = fitted.result

@@ -78,7 +78,7 @@ class InpaintingTask(Task):
                 "train_seconds": round(res.train_seconds, 3), "reused_model": fitted.reused, **common}
         if res.status != "ok":
             return [ctx.base_record(status=res.status, reason=res.reason, **base)]
-        decoder = fitted.decoder
+        decoder = fitted.decode
         with torch.inference_mode():
             metrics = _score(ctx, masks, lambda idx, masked: decoder(idx).float(), bool(opts["ms_ssim"]))
         return [ctx.base_record(**base, **metrics)]

@@ -80,6 +80,7 @@ class InterpolationTask(Task):
                         common: dict[str, Any]) -> list[dict[str, Any]]:
         from nvbench.evaluate import evaluate_frames
         from nvbench.fit import fit_representation, plan_for
+        from nvbench.train import with_autocast
 
         variants = tuple(getattr(ctx.method.build(plan_for(ctx)), "interpolation_variants", ()))
         if not variants:
@@ -93,12 +94,13 @@ class InterpolationTask(Task):
             return [ctx.base_record(status=res.status, reason=res.reason, **base)]
         ms = bool(opts["ms_ssim"])
         records = [ctx.base_record(split="seen", frames_evaluated=len(train), **base,
-                                   **evaluate_frames(fitted.decoder, fitted.source, train, with_ms_ssim=ms))]
+                                   **evaluate_frames(fitted.decode, fitted.source, train, with_ms_ssim=ms))]
         model, source = fitted.model.eval(), fitted.source
         for variant in variants:
             def decode(idx: Any, variant: str = variant) -> Any:
                 return model.interpolate(variant, idx, source.float, train)
 
+            decode = with_autocast(decode, source.device, ctx.amp)
             metrics = evaluate_frames(decode, source, held, with_ms_ssim=ms)
             records.append(ctx.base_record(split="held-out", variant=variant, frames_evaluated=len(held),
                                            **base, **metrics))

@@ -35,7 +35,7 @@ class ReconstructionTask(Task):
         if res.status != "ok":
             rec.update(status=res.status, reason=res.reason)
             return [rec]
-        decode = fitted.decoder
+        decode = fitted.decode  # under --amp, if the job has it
         rec.update(evaluate_frames(decode, fitted.source))
         v = ctx.video
         rec["ppp"] = fitted.config["params"] / (v.num_frames * v.height * v.width)
@@ -44,5 +44,5 @@ class ReconstructionTask(Task):
         idx = sample_indices(v.num_frames)
         np.savez_compressed(ctx.artifacts / "samples.npz", indices=np.array(idx),
                             decoded=decode_uint8(decode, idx), truth=np.asarray(v.frames[idx]))
-        torch.save(decode.state_dict(), ctx.artifacts / "decoder.pt")
+        torch.save(fitted.decoder.state_dict(), ctx.artifacts / "decoder.pt")
         return [rec]
