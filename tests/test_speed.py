@@ -73,3 +73,19 @@ def test_profile_splits_a_step_into_categories():
     assert abs(sum(parts) - train["total"]) < 1e-6
     assert train["conv"] > 0 and train["optimiser"] > 0 and train["loss alone"] > 0
     assert decode.get("optimiser", 0.0) == 0.0  # decoding never touches the optimiser
+
+
+def test_gpu_check_script_runs_its_code_path_on_the_cpu(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "tools" / "gpu_check.py"
+    out = subprocess.run([sys.executable, str(script), "--device", "cpu", "--preset", "smoke", "--size", "24k",
+                          "--epochs", "1", "--results", str(tmp_path / "r")], capture_output=True, text=True,
+                         check=True, cwd=script.parents[1])
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["device"] == "cpu" and res["resolution"] == "40x80" and res["epochs"] == 1
+    assert res["decode_fps_batch1"] > 0 and res["decode_fps_batch16"] > 0 and res["seconds_per_epoch"] > 0
+    assert res["paper"]["decode_fps"] == 333.0
