@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nvbench.nn import Decoder, NeuralRepresentation
+from nvbench.nn import Decoder, NeuralRepresentation, head_over_subpixel
 from representations.nerv_net import NeRVBlock
 
 
@@ -42,7 +42,8 @@ class AEDecoderNet(nn.Module):
         self.head = nn.Conv2d(w, 3, 3, padding=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.head(self.blocks(F.gelu(self.stem(z)))))
+        x = self.blocks[:-1](F.gelu(self.stem(z)))
+        return torch.sigmoid(head_over_subpixel(self.blocks[-1].conv, self.head, x))
 
 
 class Autoencoder(NeuralRepresentation):

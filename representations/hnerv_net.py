@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nvbench.nn import Decoder, NeuralRepresentation, gelu_, tanh_unit_
+from nvbench.nn import Decoder, NeuralRepresentation, gelu_, head_over_subpixel, tanh_unit_
 from representations.nerv_net import upsampling_blocks  # NeRV blocks, shared with NeRV
 
 
@@ -84,8 +84,8 @@ class HNeRVDecoderNet(nn.Module):
         self.head = nn.Conv2d(cin, 3, 3, padding=1)
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
-        x = self.blocks(gelu_(self.stem(emb)))
-        return tanh_unit_(self.head(x))
+        x = self.blocks[:-1](gelu_(self.stem(emb)))
+        return tanh_unit_(head_over_subpixel(self.blocks[-1].conv, self.head, x))
 
 
 class HNeRV(NeuralRepresentation):

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nvbench.nn import Decoder, NeuralRepresentation, SubpixelConv, gelu_
+from nvbench.nn import Decoder, NeuralRepresentation, SubpixelConv, gelu_, head_over_subpixel, tanh_unit_
 
 
 def positional_encoding(t: torch.Tensor, b: float, levels: int, interleaved: bool = True) -> torch.Tensor:
@@ -138,8 +138,8 @@ class HNeRVCodeNeRVNet(nn.Module):
         t = normalised_index(idx, c["frames"], "i/N")
         pe = positional_encoding(t, c["pe_b"], c["pe_l"], interleaved=False).to(dev)
         gh, gw = c["fc_hw"]
-        x = F.gelu(self.stem(pe)).view(len(pe), c["fc_dim"], gh, gw)
-        return torch.tanh(self.head(self.blocks(x))) * 0.5 + 0.5
+        x = self.blocks[:-1](F.gelu(self.stem(pe)).view(len(pe), c["fc_dim"], gh, gw))
+        return tanh_unit_(head_over_subpixel(self.blocks[-1].conv, self.head, x))
 
 
 class NeRVHNeRVDecoder(IndexDecoder):

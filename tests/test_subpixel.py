@@ -59,3 +59,29 @@ def test_stored_parameters_keep_pytorch_order():
     plain.load_state_dict(m.state_dict())
     x = torch.randn(1, 4, 5, 6).contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(m(x), nn.PixelShuffle(2)(plain(x)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("height,width", [(5, 7), (1, 1), (4, 6)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_head_over_subpixel_equals_head_after_shuffle(height, width, bias):
+    """The decode-time 2x2 cell head on the unshuffled map is the 3x3 head on the shuffled frame
+    (zero padding at every border included); training takes the plain path."""
+    from nvbench.nn import head_over_subpixel
+
+    torch.manual_seed(height * width + bias)
+    sub = SubpixelConv(6, 5, 2, 3, activation=gelu_)
+    head = nn.Conv2d(5, 3, 3, padding=1, bias=bias)
+    x = torch.randn(2, 6, height, width).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        fused = head_over_subpixel(sub, head, x)
+        ref = head(reference(sub, x))
+    assert fused.shape == ref.shape == (2, 3, 2 * height, 2 * width)
+    torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # weights changed in place: the cached cell weights are rebuilt
+        head.weight.mul_(-2.0)
+    with torch.inference_mode():
+        torch.testing.assert_close(head_over_subpixel(sub, head, x), head(reference(sub, x)), rtol=1e-5, atol=1e-5)
+    x.requires_grad_(True)
+    y = head_over_subpixel(sub, head, x)  # autograd on: the plain path, gradients as usual
+    y.sum().backward()
+    assert x.grad is not None and head.weight.grad is not None
