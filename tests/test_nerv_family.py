@@ -214,3 +214,24 @@ def test_decoder_skeleton_builds_on_meta_device(name):
     real = method.build_decoder(config)
     assert {k: tuple(v.shape) for k, v in skeleton.state_dict().items()} == \
         {k: tuple(v.shape) for k, v in real.state_dict().items()}
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_enerv_modulated_instance_norm_matches_instance_norm_then_affine(channels_last):
+    from representations.enerv_net import modulated_instance_norm
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 6, 7) * 3 + 1
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    gb = torch.randn(3, 10)
+    gamma, beta = gb.chunk(2, dim=1)
+    x1, x2 = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    got = modulated_instance_norm(x1, gamma, beta)
+    ref = torch.nn.functional.instance_norm(x2) * gamma[..., None, None] + beta[..., None, None]
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    assert got.is_contiguous(memory_format=torch.channels_last) == channels_last  # the layout is kept
+    g = torch.randn_like(ref)
+    got.backward(g)
+    ref.backward(g)
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
