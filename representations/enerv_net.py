@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nvbench.nn import SubpixelConv
+from nvbench.nn import SubpixelConv, is_channels_last
 from representations.nerv_net import (
     IndexDecoder,
     IndexRepresentation,
@@ -74,9 +74,18 @@ def modulated_instance_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Te
     beta - mean * scale. Same values as F.instance_norm then the affine (tests/test_nerv_family.py),
     and the output keeps x's memory layout: F.instance_norm returns NCHW, which sent every stage
     of a channels_last E-NeRV through the slow layout (2 extra passes and a copy per stage)."""
-    var, mean = torch.var_mean(x, dim=(2, 3), unbiased=False, keepdim=True)
-    scale = gamma[..., None, None] * torch.rsqrt(var + eps)
-    return torch.addcmul(beta[..., None, None] - mean * scale, x, scale)
+    b, c, h, w = x.shape
+    if is_channels_last(x):  # per-channel statistics over the pixels of the NHWC view: torch's
+        v, dim = x.permute(0, 2, 3, 1).reshape(b, h * w, c), 1  # reductions over dims (2, 3) ran 6x slower
+    else:
+        v, dim = x.reshape(b, c, h * w), 2
+    mean = v.mean(dim, keepdim=True)
+    d = v - mean
+    var = (d * d).mean(dim)  # two passes: no cancellation
+    mean = mean.squeeze(dim)  # (b, c)
+    scale = gamma * torch.rsqrt(var + eps)
+    shift = beta - mean * scale
+    return torch.addcmul(shift[..., None, None], x, scale[..., None, None])
 
 
 class ENeRVNet(nn.Module):
