@@ -94,19 +94,31 @@ _HAS_CONV_POINTWISE = (bool(getattr(torch._C, "_has_mkldnn", False))
 
 
 def head_over_subpixel(sub: SubpixelConv, head: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """head(sub(x)) for a 3x3 head after a x2 SubpixelConv; when decoding (no autograd graph,
-    channels_last) without materialising the shuffled frame.
+    """head(sub(x)) for a 1x1 head, or a 3x3 head after a x2 SubpixelConv; when decoding (no
+    autograd graph, channels_last) without materialising the shuffled frame, whose copy is the
+    largest memory pass of a NeRV-family decoder.
 
-    Why: a 3x3 conv with 3 output channels runs at ~55 GFLOP/s on this CPU (oneDNN's kernels
-    want more output channels; padding them, NCHW, or a GEMM were not faster), and the x2
-    shuffle before it is the largest copy of the decoder. Grouping the output in 2x2 cells
-    shifted by one pixel, each cell depends on a 2x2 window of the unshuffled map, so the head
-    becomes one 2x2 conv (4C -> 4*3 channels) on the small grid and a shuffle of 3 channels:
-    1.8x the multiply-adds but in a shape oneDNN runs well; measured +12% HNeRV decode
-    frames/s at the cpu preset (tests/test_subpixel.py checks it against head(sub(x)))."""
-    plain = (torch.is_grad_enabled() or sub.scale != 2 or not is_channels_last(x) or head.kernel_size != (3, 3)
-             or head.padding != (1, 1) or head.stride != (1, 1) or head.groups != 1 or head.dilation != (1, 1))
+    1x1 head: each output pixel reads only its own sub-pixel's channels, so the head is one
+    matrix product over the unshuffled map's NHWC rows, and only its few output channels are
+    shuffled. 3x3 head (x2): a 3x3 conv with 3 output channels runs at ~55 GFLOP/s on this CPU
+    (oneDNN's kernels want more output channels; padding them, NCHW, or a GEMM were not faster).
+    Grouping the output in 2x2 cells shifted by one pixel, each cell depends on a 2x2 window of
+    the unshuffled map: one 2x2 conv (4C -> 4*3 channels) on the small grid and a shuffle of 3
+    channels; 1.8x the multiply-adds in a shape oneDNN runs well. Both exact up to float
+    rounding (tests/test_subpixel.py)."""
+    plain = (torch.is_grad_enabled() or sub.scale == 1 or not is_channels_last(x) or head.stride != (1, 1)
+             or head.groups != 1 or head.dilation != (1, 1))
     if plain:
+        return head(sub(x))
+    s = sub.scale
+    if head.kernel_size == (1, 1) and head.padding == (0, 0):
+        low = sub.unshuffled(x)  # (B, s*s*C, h, w) channels_last, channels (i, j, c)
+        b, _, h, w = low.shape
+        c, out = head.in_channels, head.out_channels
+        rows = low.permute(0, 2, 3, 1).reshape(b, h, w, s, s, c)
+        y = F.linear(rows, head.weight.view(out, c), head.bias)  # (b, h, w, i, j, out)
+        return y.permute(0, 1, 3, 2, 4, 5).reshape(b, h * s, w * s, out).permute(0, 3, 1, 2)
+    if s != 2 or head.kernel_size != (3, 3) or head.padding != (1, 1):
         return head(sub(x))
     low = sub.unshuffled(x)  # (B, 4C, h, w), channels (a, b, c)
     weight, bias = _cell_head_weights(head, sub.out_channels // 4)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nvbench.nn import SubpixelConv, is_channels_last
+from nvbench.nn import SubpixelConv, head_over_subpixel, is_channels_last
 from representations.nerv_net import (
     IndexDecoder,
     IndexRepresentation,
@@ -127,9 +127,13 @@ class ENeRVNet(nn.Module):
         tokens = self.toconv(self.trans2(tokens * t_emb.unsqueeze(1)))  # (B, gh*gw, fc)
         gh, gw = c["fc_hw"]
         x = tokens.reshape(len(t_emb), gh, gw, -1).permute(0, 3, 1, 2)
-        for t_layer, layer in zip(self.t_layers, self.layers):
+        last = len(self.layers) - 1
+        for i, (t_layer, layer) in enumerate(zip(self.t_layers, self.layers)):
             gamma, beta = t_layer(t_man).chunk(2, dim=1)
-            x = layer(modulated_instance_norm(x, gamma, beta))
+            x = modulated_instance_norm(x, gamma, beta)
+            if i == last and isinstance(layer, NeRVBlock):  # the head reads the last stage unshuffled
+                return torch.sigmoid(head_over_subpixel(layer.conv, self.head, x))
+            x = layer(x)
         return torch.sigmoid(self.head(x))
 
 

@@ -73,8 +73,8 @@ class NeRVNet(nn.Module):
         dev = self.head.weight.device
         pe = positional_encoding(normalised_index(idx, c["frames"], "i/N"), c["pe_b"], c["pe_l"]).to(dev)
         gh, gw = c["fc_hw"]
-        x = self.mlp(pe).view(len(pe), c["fc_dim"], gh, gw)
-        return (torch.tanh(self.head(self.blocks(x))) + 1) * 0.5
+        x = self.blocks[:-1](self.mlp(pe).view(len(pe), c["fc_dim"], gh, gw))
+        return (torch.tanh(head_over_subpixel(self.blocks[-1].conv, self.head, x)) + 1) * 0.5
 
 
 class IndexRepresentation(NeuralRepresentation):

@@ -85,3 +85,18 @@ def test_head_over_subpixel_equals_head_after_shuffle(height, width, bias):
     y = head_over_subpixel(sub, head, x)  # autograd on: the plain path, gradients as usual
     y.sum().backward()
     assert x.grad is not None and head.weight.grad is not None
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_one_by_one_head_over_subpixel_equals_head_after_shuffle(scale):
+    from nvbench.nn import head_over_subpixel
+
+    torch.manual_seed(scale)
+    sub = SubpixelConv(6, 5, scale, 3, activation=gelu_)
+    head = nn.Conv2d(5, 3, 1)
+    x = torch.randn(2, 6, 4, 7).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        fused = head_over_subpixel(sub, head, x)
+        ref = head(reference(sub, x))
+    assert fused.shape == ref.shape and is_channels_last(fused)
+    torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-5)
