@@ -89,3 +89,14 @@ def test_gpu_check_script_runs_its_code_path_on_the_cpu(tmp_path):
     assert res["device"] == "cpu" and res["resolution"] == "40x80" and res["epochs"] == 1
     assert res["decode_fps_batch1"] > 0 and res["decode_fps_batch16"] > 0 and res["seconds_per_epoch"] > 0
     assert res["paper"]["decode_fps"] == 333.0
+
+
+def test_conv_shapes_see_every_conv_of_the_plain_path():
+    """The limit is measured at the shapes the model computes, including the last block and
+    the head, which decoding runs through a shortcut (nvbench.nn.head_over_subpixel)."""
+    method = registry.methods.get("nerv")
+    config = method.plan(8, 40, 80, 24_000, {})
+    model = method.build(config).to(memory_format=torch.channels_last).eval()
+    shapes = conv_shapes(model, lambda: model(torch.arange(2)))
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(shapes) == len({(m.in_channels, m.out_channels, m.kernel_size[0]) for m in convs})
