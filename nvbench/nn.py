@@ -122,9 +122,11 @@ def head_over_subpixel(sub: SubpixelConv, head: nn.Conv2d, x: torch.Tensor) -> t
         return head(sub(x))
     low = sub.unshuffled(x)  # (B, 4C, h, w), channels (a, b, c)
     weight, bias = _cell_head_weights(head, sub.out_channels // 4)
-    z = F.conv2d(low, weight, bias, padding=1)  # (B, 4*O, h+1, w+1): cell (r, s) covers rows 2r-1, 2r
-    h, w = low.shape[-2:]
-    return F.pixel_shuffle(z, 2)[:, :, 1 : 2 * h + 1, 1 : 2 * w + 1]
+    z = F.conv2d(low, weight, bias, padding=1)  # (B, 4*O, h+1, w+1), channels (p, q, o): cell (r, s) covers
+    b, _, h1, w1 = z.shape  # rows 2r-1+p and columns 2s-1+q
+    o = head.out_channels
+    y = z.permute(0, 2, 3, 1).reshape(b, h1, w1, 2, 2, o).permute(0, 1, 3, 2, 4, 5).reshape(b, 2 * h1, 2 * w1, o)
+    return y.permute(0, 3, 1, 2)[:, :, 1 : 2 * h1 - 1, 1 : 2 * w1 - 1]
 
 
 def _cell_head_weights(head: nn.Conv2d, channels: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -149,8 +151,10 @@ def _cell_head_weights(head: nn.Conv2d, channels: int) -> tuple[torch.Tensor, to
                             dx = 2 * kx + b - 1 - q
                             if -1 <= dx <= 1:
                                 w2[:, p, q, a, b, :, ky, kx] = wt[:, :, dy + 1, dx + 1].detach()
-    weight = w2.reshape(out * 4, 4 * channels, 2, 2).contiguous(memory_format=torch.channels_last)
-    bias = head.bias.detach().repeat_interleave(4) if head.bias is not None else None
+    # output channels in (p, q, o) order: the shuffle after the conv copies runs of 2*O floats
+    weight = w2.permute(1, 2, 0, 3, 4, 5, 6, 7).reshape(out * 4, 4 * channels, 2, 2)
+    weight = weight.contiguous(memory_format=torch.channels_last)
+    bias = head.bias.detach().repeat(4) if head.bias is not None else None
     head._cell_head_cache = (key, weight, bias)  # not a buffer: never saved, rebuilt when needed
     return weight, bias
 
