@@ -38,6 +38,7 @@ def test_bench_hnerv_train_step(benchmark, cpu_model):
 def test_bench_hnerv_decode_batch(benchmark, cpu_model):
     _, model = cpu_model
     dec = model.export(lambda idx: torch.rand(len(idx), 3, 160, 320)).eval()
+    dec = dec.to(memory_format=torch.channels_last)  # as fit.py and .nvb decoding prepare it
     idx = torch.arange(8)
 
     def decode():

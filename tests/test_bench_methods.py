@@ -55,7 +55,7 @@ def test_bench_train_step(benchmark, name):
 def test_bench_decode_batch(benchmark, name):
     _, model, frames = _setup(name)
     model.eval()
-    dec = model.export(lambda idx: frames[idx]).eval()
+    dec = model.export(lambda idx: frames[idx]).eval().to(memory_format=torch.channels_last)  # as fit.py does
     idx = torch.arange(8)
 
     def decode():
