@@ -126,6 +126,77 @@ def flops_per_frame(fn: Callable[[], Any], frames: int) -> float:
     return counter.get_total_flops() / frames
 
 
+@dataclass
+class MethodBench:
+    """One representation set up for timing: the shared loop's optimiser and loss on random
+    frames of the right shape (`step`), and its exported decoder on one batch (`decode`)."""
+
+    method: Any
+    config: dict[str, Any]
+    model: nn.Module
+    batch: int
+    frames: int
+    height: int
+    width: int
+    memory_format: torch.memory_format
+    step: Callable[[], None]
+    forward: Callable[[], Any]
+    loss_only: Callable[[], None]
+    decoder: nn.Module | None = None
+    decode_idx: torch.Tensor | None = None
+
+    @classmethod
+    def build(cls, method: Any, frames: int, height: int, width: int, size: int | str,
+              options: dict[str, Any] | None = None, batch_train: int | None = None,
+              channels_last: bool = True) -> MethodBench:
+        from nvbench.train import compute_loss, make_optimizer
+
+        config = method.plan(frames, height, width, size, options or {})
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        model = method.build(config).to(memory_format=fmt)
+        recipe = method.recipe
+        bs = batch_train or recipe.batch_size
+        hybrid = getattr(model, "hybrid", False)
+        x = torch.rand(bs, 3, height, width).contiguous(memory_format=fmt)
+        idx = torch.arange(bs)
+        opt = make_optimizer(model, recipe, torch.device("cpu"))
+        pred = torch.rand_like(x).requires_grad_(True)
+
+        def forward() -> Any:
+            return model(idx, x if hybrid else None)
+
+        def step() -> None:
+            loss = compute_loss(recipe.loss, forward().float(), x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        def loss_only() -> None:
+            compute_loss(recipe.loss, pred, x).backward()
+
+        return cls(method, config, model, bs, frames, height, width, fmt, step, forward, loss_only)
+
+    def export(self, batch_decode: int) -> None:
+        """The decoder as tasks prepare it (eval, same memory layout) and the indices of one batch."""
+        h, w, fmt = self.height, self.width, self.memory_format
+        self.model.eval()
+        dec = self.model.export(lambda i: torch.rand(len(i), 3, h, w).contiguous(memory_format=fmt)).eval()
+        self.decoder = dec.to(memory_format=fmt)
+        self.decode_idx = torch.arange(min(batch_decode, self.frames))
+
+    def decode(self) -> None:
+        assert self.decoder is not None
+        with torch.inference_mode():
+            self.decoder(self.decode_idx)
+
+    def decode_as_trained(self) -> None:
+        """The decoder with autograd on: the model's own computation, not the cheaper-to-run
+        equivalent it uses when decoding (nvbench.nn.head_over_subpixel); for FLOP counts."""
+        assert self.decoder is not None
+        with torch.enable_grad():
+            self.decoder(self.decode_idx)
+
+
 def measure_method(method: Any, frames: int, height: int, width: int, size: int | str,
                    options: dict[str, Any] | None = None, batch_train: int | None = None,
                    batch_decode: int = 8, channels_last: bool = True, min_seconds: float = 1.0,
@@ -141,43 +212,15 @@ def measure_method(method: Any, frames: int, height: int, width: int, size: int 
     from pathlib import Path
 
     from nvbench.evaluate import decode_to_npy
-    from nvbench.train import compute_loss, make_optimizer
 
-    config = method.plan(frames, height, width, size, options or {})
-    model = method.build(config)
-    recipe = method.recipe
-    bs = batch_train or recipe.batch_size
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
-    hybrid = getattr(model, "hybrid", False)
-    x = torch.rand(bs, 3, height, width).contiguous(memory_format=fmt)
-    idx = torch.arange(bs)
-    opt = make_optimizer(model, recipe, torch.device("cpu"))
-
-    def step() -> None:
-        loss = compute_loss(recipe.loss, model(idx, x if hybrid else None).float(), x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    shapes = conv_shapes(model, lambda: model(idx, x if hybrid else None))
-    train_flops = flops_per_frame(step, bs)
-    model.eval()
-    dec = model.export(lambda i: torch.rand(len(i), 3, height, width).contiguous(memory_format=fmt)).eval()
-    dec = dec.to(memory_format=fmt)
-    didx = torch.arange(min(batch_decode, frames))
-
-    def decode() -> None:
-        with torch.inference_mode():
-            dec(didx)
-
-    def decode_as_trained() -> None:
-        # FLOPs of the model's own computation: with autograd on, the decoder takes its plain
-        # path, not the cheaper-to-run equivalent it uses when decoding (nvbench.nn.head_over_subpixel)
-        with torch.enable_grad():
-            dec(didx)
-
-    decode_flops = flops_per_frame(decode_as_trained, len(didx))
+    b = MethodBench.build(method, frames, height, width, size, options, batch_train, channels_last)
+    config, model, bs = b.config, b.model, b.batch
+    shapes = conv_shapes(model, b.forward)
+    train_flops = flops_per_frame(b.step, bs)
+    b.export(batch_decode)
+    dec, didx = b.decoder, b.decode_idx
+    assert dec is not None and didx is not None
+    decode_flops = flops_per_frame(b.decode_as_trained, len(didx))
     best = {"train": float("inf"), "decode": float("inf"), "disk": float("inf")}
     measure_limit = limit is None
     with tempfile.TemporaryDirectory(prefix="nvbench-speed-") as tmp:
@@ -188,9 +231,9 @@ def measure_method(method: Any, frames: int, height: int, width: int, size: int 
 
         for _ in range(max(1, rounds)):
             model.train()
-            best["train"] = min(best["train"], best_time(step, min_seconds / rounds))
+            best["train"] = min(best["train"], best_time(b.step, min_seconds / rounds))
             model.eval()
-            best["decode"] = min(best["decode"], best_time(decode, min_seconds / rounds))
+            best["decode"] = min(best["decode"], best_time(b.decode, min_seconds / rounds))
             best["disk"] = min(best["disk"], best_time(to_disk, 0.0, repeats=1, warmup=1))
             if measure_limit:
                 here = machine_limit(shapes, batch=bs, decode_batch=len(didx),
@@ -266,40 +309,12 @@ def profile_method(method: Any, frames: int, height: int, width: int, size: int 
                    channels_last: bool = True, calls: int = 10) -> list[dict[str, Any]]:
     """Where a training step and a decode batch spend their time (profile_breakdown), and the
     loss's forward + backward timed alone (it runs as element-wise ops and small convs)."""
-    from nvbench.train import compute_loss, make_optimizer
-
-    config = method.plan(frames, height, width, size, options or {})
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = method.build(config).to(memory_format=fmt)
-    recipe = method.recipe
-    bs = recipe.batch_size
-    hybrid = getattr(model, "hybrid", False)
-    x = torch.rand(bs, 3, height, width).contiguous(memory_format=fmt)
-    idx = torch.arange(bs)
-    opt = make_optimizer(model, recipe, torch.device("cpu"))
-
-    def step() -> None:
-        loss = compute_loss(recipe.loss, model(idx, x if hybrid else None).float(), x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    pred = torch.rand_like(x).requires_grad_(True)
-
-    def loss_only() -> None:
-        compute_loss(recipe.loss, pred, x).backward()
-
-    train = profile_breakdown(step, calls)
-    train["loss alone"] = best_time(loss_only, 0.5) * 1e3
-    model.eval()
-    dec = model.export(lambda i: torch.rand(len(i), 3, height, width).contiguous(memory_format=fmt)).eval()
-    dec = dec.to(memory_format=fmt)
-    didx = torch.arange(min(batch_decode, frames))
-
-    def decode() -> None:
-        with torch.inference_mode():
-            dec(didx)
-
+    b = MethodBench.build(method, frames, height, width, size, options, channels_last=channels_last)
+    train = profile_breakdown(b.step, calls)
+    train["loss alone"] = best_time(b.loss_only, 0.5) * 1e3
+    b.export(batch_decode)
+    assert b.decode_idx is not None
+    bs, didx, recipe = b.batch, b.decode_idx, method.recipe
     rows = [{"method": method.name, "what": f"train step (batch {bs}, {recipe.loss})", **train},
-            {"method": method.name, "what": f"decode (batch {len(didx)})", **profile_breakdown(decode, calls)}]
+            {"method": method.name, "what": f"decode (batch {len(didx)})", **profile_breakdown(b.decode, calls)}]
     return rows
