@@ -61,4 +61,5 @@ class Job:
         from nvbench.presets import format_size
 
         size = format_size(self.size) if self.size is not None else "-"
-        return f"{self.method}/{self.task}/{self.dataset}:{self.sequence}/{self.preset}/{size}/seed{self.seed}"
+        amp = f"/{self.amp}" if self.amp else ""
+        return f"{self.method}/{self.task}/{self.dataset}:{self.sequence}/{self.preset}/{size}/seed{self.seed}{amp}"

@@ -17,6 +17,7 @@ def test_amp_is_part_of_the_key_and_float32_keys_are_unchanged():
     (bf16,) = expand(RunRequest(methods=["hnerv"], preset="smoke", amp="bf16"))
     assert "amp" not in fp32.identity()  # keys written before --amp reached the key still match
     assert bf16.identity()["amp"] == "bf16" and bf16.key != fp32.key
+    assert bf16.label() == fp32.label() + "/bf16"  # the progress lines tell the two apart
     (codec,) = expand(RunRequest(methods=["x264"], tasks=["compression"], preset="smoke", amp="bf16"))
     assert codec.amp is None  # nothing of a classical codec runs under autocast
 
