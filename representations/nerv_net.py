@@ -10,7 +10,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nvbench.nn import Decoder, NeuralRepresentation, SubpixelConv, gelu_, head_over_subpixel, tanh_unit_
+from nvbench.nn import (
+    Decoder,
+    NeuralRepresentation,
+    SubpixelConv,
+    gelu_,
+    head_over_subpixel,
+    is_channels_last,
+    tanh_unit_,
+)
 
 
 def positional_encoding(t: torch.Tensor, b: float, levels: int, interleaved: bool = True) -> torch.Tensor:
@@ -44,6 +52,15 @@ class NeRVBlock(nn.Module):
         return self.conv(x)
 
 
+def same_layout(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """x in the memory layout of `conv`'s weights: the MLP stem's output is a plain NCHW view, and
+    a channels_last model would otherwise run its first blocks in the slower layout (torch even
+    falls back to its non-oneDNN conv for the 5-channel block of NeRV at 94k)."""
+    if is_channels_last(conv.weight) and not is_channels_last(x):
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 def upsampling_blocks(cin: int, strides: list[int], widths: list[int],
                       kernels: list[int] | None = None) -> tuple[nn.Sequential, int]:
     """The chain of NeRV blocks (one per stride) shared by NeRV, nerv-hnerv and HNeRV; returns the
@@ -73,7 +90,7 @@ class NeRVNet(nn.Module):
         dev = self.head.weight.device
         pe = positional_encoding(normalised_index(idx, c["frames"], "i/N"), c["pe_b"], c["pe_l"]).to(dev)
         gh, gw = c["fc_hw"]
-        x = self.blocks[:-1](self.mlp(pe).view(len(pe), c["fc_dim"], gh, gw))
+        x = self.blocks[:-1](same_layout(self.mlp(pe).view(len(pe), c["fc_dim"], gh, gw), self.blocks[0].conv))
         return (torch.tanh(head_over_subpixel(self.blocks[-1].conv, self.head, x)) + 1) * 0.5
 
 
@@ -138,7 +155,7 @@ class HNeRVCodeNeRVNet(nn.Module):
         t = normalised_index(idx, c["frames"], "i/N")
         pe = positional_encoding(t, c["pe_b"], c["pe_l"], interleaved=False).to(dev)
         gh, gw = c["fc_hw"]
-        x = self.blocks[:-1](F.gelu(self.stem(pe)).view(len(pe), c["fc_dim"], gh, gw))
+        x = self.blocks[:-1](same_layout(F.gelu(self.stem(pe)).view(len(pe), c["fc_dim"], gh, gw), self.blocks[0].conv))
         return tanh_unit_(head_over_subpixel(self.blocks[-1].conv, self.head, x))
 
 
