@@ -13,6 +13,23 @@ from nvbench.metrics import QualityAccumulator, to_uint8
 from nvbench.train import FrameSource
 
 
+def decoded_batches(decode: Callable[[torch.Tensor], torch.Tensor], indices: Sequence[int],
+                    batch_size: int = 8) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """(position in `indices`, index tensor, float frames (B,3,H,W)) per batch, decoded without
+    autograd: the one decode loop of evaluation, file decoding and writing frames."""
+    idx_all = list(indices)
+    for s in range(0, len(idx_all), batch_size):
+        idx = torch.as_tensor(idx_all[s : s + batch_size])
+        with torch.inference_mode():  # per batch: a generator must not leave the mode set across a yield
+            pred = decode(idx).float()
+        yield s, idx, pred
+
+
+def to_host_uint8(frames: torch.Tensor) -> np.ndarray:
+    """Float frames (B,3,H,W) in [0,1] -> uint8 (B,H,W,3) on the host, as a frame file holds them."""
+    return to_uint8(frames).permute(0, 2, 3, 1).cpu().numpy()
+
+
 @torch.inference_mode()
 def evaluate_frames(
     decode: Callable[[torch.Tensor], torch.Tensor],
@@ -22,11 +39,10 @@ def evaluate_frames(
     with_ms_ssim: bool = True,
 ) -> dict[str, Any]:
     """Metrics of decode(idx) against the source frames over `indices` (default all)."""
-    idx_all = list(range(source.num_frames)) if indices is None else list(indices)
     acc = QualityAccumulator(with_ms_ssim=with_ms_ssim)
-    for s in range(0, len(idx_all), batch_size):
-        idx = torch.as_tensor(idx_all[s : s + batch_size])
-        acc.add(decode(idx).float(), source.uint8(idx))
+    for _, idx, pred in decoded_batches(decode, range(source.num_frames) if indices is None else indices,
+                                        batch_size):
+        acc.add(pred, source.uint8(idx))
     return acc.result()
 
 
@@ -34,11 +50,8 @@ def uint8_batches(decode: Callable[[torch.Tensor], torch.Tensor], indices: Seque
                   batch_size: int = 8) -> Iterator[tuple[int, np.ndarray]]:
     """(position in `indices`, uint8 (B,H,W,3) host array) per decoded batch: frames leave the
     decoder in batches and are rounded to 8 bits there, never held as floats."""
-    idx_all = list(indices)
-    with torch.inference_mode():
-        for s in range(0, len(idx_all), batch_size):
-            idx = torch.as_tensor(idx_all[s : s + batch_size])
-            yield s, to_uint8(decode(idx).float()).permute(0, 2, 3, 1).cpu().numpy()
+    for s, _, pred in decoded_batches(decode, indices, batch_size):
+        yield s, to_host_uint8(pred)
 
 
 def decode_uint8(decode: Callable[[torch.Tensor], torch.Tensor], indices: Sequence[int],

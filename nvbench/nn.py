@@ -30,6 +30,16 @@ def is_channels_last(x: torch.Tensor) -> bool:
     return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
+def shuffle_cells(y: torch.Tensor, s: int) -> torch.Tensor:
+    """Pixel shuffle of a channels_last (B, s*s*C, h, w) map whose channels are in (i, j, c)
+    order: one copy of runs of s*C contiguous floats, giving a channels_last (B, C, h*s, w*s)."""
+    b, sc, h, w = y.shape
+    c = sc // (s * s)
+    # (b, h, w, i, j, c) -> (b, h, i, w, j, c): the NHWC memory of the shuffled frame
+    nhwc = y.permute(0, 2, 3, 1).reshape(b, h, w, s, s, c).permute(0, 1, 3, 2, 4, 5)
+    return nhwc.reshape(b, h * s, w * s, c).permute(0, 3, 1, 2)
+
+
 class SubpixelConv(nn.Conv2d):
     """Conv k x k (C_in -> C_out*s^2), an optional element-wise activation, then PixelShuffle(s):
     the up-sampling step of the NeRV family.
@@ -58,12 +68,7 @@ class SubpixelConv(nn.Conv2d):
             y = super().forward(x)
             y = self.activation(y) if self.activation is not None else y
             return F.pixel_shuffle(y, s) if s > 1 else y
-        y = self.unshuffled(x)
-        b, _, h, w = y.shape
-        c = self.out_channels // (s * s)
-        # (b, h, w, i, j, c) -> (b, h, i, w, j, c): the NHWC memory of the shuffled frame
-        nhwc = y.permute(0, 2, 3, 1).reshape(b, h, w, s, s, c).permute(0, 1, 3, 2, 4, 5)
-        return nhwc.reshape(b, h * s, w * s, c).permute(0, 3, 1, 2)
+        return shuffle_cells(self.unshuffled(x), s)
 
     def unshuffled(self, x: torch.Tensor) -> torch.Tensor:
         """The activated conv output before the shuffle, channels in (i, j, c) order."""
@@ -115,18 +120,26 @@ def head_over_subpixel(sub: SubpixelConv, head: nn.Conv2d, x: torch.Tensor) -> t
         low = sub.unshuffled(x)  # (B, s*s*C, h, w) channels_last, channels (i, j, c)
         b, _, h, w = low.shape
         c, out = head.in_channels, head.out_channels
-        rows = low.permute(0, 2, 3, 1).reshape(b, h, w, s, s, c)
-        y = F.linear(rows, head.weight.view(out, c), head.bias)  # (b, h, w, i, j, out)
-        return y.permute(0, 1, 3, 2, 4, 5).reshape(b, h * s, w * s, out).permute(0, 3, 1, 2)
+        rows = low.permute(0, 2, 3, 1).reshape(b, h, w, s * s, c)
+        y = F.linear(rows, head.weight.view(out, c), head.bias)  # (b, h, w, (i, j), out)
+        return shuffle_cells(y.reshape(b, h, w, s * s * out).permute(0, 3, 1, 2), s)
     if s != 2 or head.kernel_size != (3, 3) or head.padding != (1, 1):
         return head(sub(x))
     low = sub.unshuffled(x)  # (B, 4C, h, w), channels (a, b, c)
     weight, bias = _cell_head_weights(head, sub.out_channels // 4)
     z = F.conv2d(low, weight, bias, padding=1)  # (B, 4*O, h+1, w+1), channels (p, q, o): cell (r, s) covers
-    b, _, h1, w1 = z.shape  # rows 2r-1+p and columns 2s-1+q
-    o = head.out_channels
-    y = z.permute(0, 2, 3, 1).reshape(b, h1, w1, 2, 2, o).permute(0, 1, 3, 2, 4, 5).reshape(b, 2 * h1, 2 * w1, o)
-    return y.permute(0, 3, 1, 2)[:, :, 1 : 2 * h1 - 1, 1 : 2 * w1 - 1]
+    h1, w1 = z.shape[-2:]  # rows 2r-1+p and columns 2s-1+q
+    return shuffle_cells(z, 2)[:, :, 1 : 2 * h1 - 1, 1 : 2 * w1 - 1]
+
+
+def blocks_then_head(blocks: nn.Sequential, head: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """head(blocks(x)) for a chain of up-sampling blocks whose last one computes `last.conv(x)`
+    (a SubpixelConv, as representations.nerv_net.NeRVBlock): the last block and the head go
+    through head_over_subpixel, so decoding skips the last shuffle."""
+    *body, last = blocks
+    for block in body:
+        x = block(x)
+    return head_over_subpixel(last.conv, head, x)
 
 
 def _cell_head_weights(head: nn.Conv2d, channels: int) -> tuple[torch.Tensor, torch.Tensor | None]:

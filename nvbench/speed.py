@@ -131,24 +131,19 @@ class MethodBench:
     """One representation set up for timing: the shared loop's optimiser and loss on random
     frames of the right shape (`step`), and its exported decoder on one batch (`decode`)."""
 
-    method: Any
     config: dict[str, Any]
     model: nn.Module
     batch: int
-    frames: int
-    height: int
-    width: int
-    memory_format: torch.memory_format
     step: Callable[[], None]
     forward: Callable[[], Any]
     loss_only: Callable[[], None]
-    decoder: nn.Module | None = None
-    decode_idx: torch.Tensor | None = None
+    decoder: nn.Module
+    decode_idx: torch.Tensor
 
     @classmethod
     def build(cls, method: Any, frames: int, height: int, width: int, size: int | str,
               options: dict[str, Any] | None = None, batch_train: int | None = None,
-              channels_last: bool = True) -> MethodBench:
+              batch_decode: int = 8, channels_last: bool = True) -> MethodBench:
         from nvbench.train import compute_loss, make_optimizer
 
         config = method.plan(frames, height, width, size, options or {})
@@ -174,25 +169,19 @@ class MethodBench:
         def loss_only() -> None:
             compute_loss(recipe.loss, pred, x).backward()
 
-        return cls(method, config, model, bs, frames, height, width, fmt, step, forward, loss_only)
-
-    def export(self, batch_decode: int) -> None:
-        """The decoder as tasks prepare it (eval, same memory layout) and the indices of one batch."""
-        h, w, fmt = self.height, self.width, self.memory_format
-        self.model.eval()
-        dec = self.model.export(lambda i: torch.rand(len(i), 3, h, w).contiguous(memory_format=fmt)).eval()
-        self.decoder = dec.to(memory_format=fmt)
-        self.decode_idx = torch.arange(min(batch_decode, self.frames))
+        # the decoder as tasks prepare it (eval, the same memory layout)
+        dec = model.eval().export(lambda i: torch.rand(len(i), 3, height, width).contiguous(memory_format=fmt))
+        model.train()
+        return cls(config, model, bs, step, forward, loss_only, dec.eval().to(memory_format=fmt),
+                   torch.arange(min(batch_decode, frames)))
 
     def decode(self) -> None:
-        assert self.decoder is not None
         with torch.inference_mode():
             self.decoder(self.decode_idx)
 
     def decode_as_trained(self) -> None:
         """The decoder with autograd on: the model's own computation, not the cheaper-to-run
         equivalent it uses when decoding (nvbench.nn.head_over_subpixel); for FLOP counts."""
-        assert self.decoder is not None
         with torch.enable_grad():
             self.decoder(self.decode_idx)
 
@@ -213,13 +202,10 @@ def measure_method(method: Any, frames: int, height: int, width: int, size: int 
 
     from nvbench.evaluate import decode_to_npy
 
-    b = MethodBench.build(method, frames, height, width, size, options, batch_train, channels_last)
-    config, model, bs = b.config, b.model, b.batch
-    shapes = conv_shapes(model, b.forward)
+    b = MethodBench.build(method, frames, height, width, size, options, batch_train, batch_decode, channels_last)
+    config, bs, dec, didx = b.config, b.batch, b.decoder, b.decode_idx
+    shapes = conv_shapes(b.model, b.forward)
     train_flops = flops_per_frame(b.step, bs)
-    b.export(batch_decode)
-    dec, didx = b.decoder, b.decode_idx
-    assert dec is not None and didx is not None
     decode_flops = flops_per_frame(b.decode_as_trained, len(didx))
     best = {"train": float("inf"), "decode": float("inf"), "disk": float("inf")}
     measure_limit = limit is None
@@ -230,9 +216,7 @@ def measure_method(method: Any, frames: int, height: int, width: int, size: int 
             decode_to_npy(dec, range(frames), target, height, width, batch_size=len(didx))
 
         for _ in range(max(1, rounds)):
-            model.train()
             best["train"] = min(best["train"], best_time(b.step, min_seconds / rounds))
-            model.eval()
             best["decode"] = min(best["decode"], best_time(b.decode, min_seconds / rounds))
             best["disk"] = min(best["disk"], best_time(to_disk, 0.0, repeats=1, warmup=1))
             if measure_limit:
@@ -309,12 +293,10 @@ def profile_method(method: Any, frames: int, height: int, width: int, size: int 
                    channels_last: bool = True, calls: int = 10) -> list[dict[str, Any]]:
     """Where a training step and a decode batch spend their time (profile_breakdown), and the
     loss's forward + backward timed alone (it runs as element-wise ops and small convs)."""
-    b = MethodBench.build(method, frames, height, width, size, options, channels_last=channels_last)
+    b = MethodBench.build(method, frames, height, width, size, options, batch_decode=batch_decode,
+                          channels_last=channels_last)
     train = profile_breakdown(b.step, calls)
     train["loss alone"] = best_time(b.loss_only, 0.5) * 1e3
-    b.export(batch_decode)
-    assert b.decode_idx is not None
-    bs, didx, recipe = b.batch, b.decode_idx, method.recipe
-    rows = [{"method": method.name, "what": f"train step (batch {bs}, {recipe.loss})", **train},
-            {"method": method.name, "what": f"decode (batch {len(didx)})", **profile_breakdown(b.decode, calls)}]
-    return rows
+    return [{"method": method.name, "what": f"train step (batch {b.batch}, {method.recipe.loss})", **train},
+            {"method": method.name, "what": f"decode (batch {len(b.decode_idx)})",
+             **profile_breakdown(b.decode, calls)}]

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nvbench.nn import Decoder, NeuralRepresentation, head_over_subpixel
+from nvbench.nn import Decoder, NeuralRepresentation, blocks_then_head
 from representations.nerv_net import NeRVBlock
 
 
@@ -42,8 +42,7 @@ class AEDecoderNet(nn.Module):
         self.head = nn.Conv2d(w, 3, 3, padding=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.blocks[:-1](F.gelu(self.stem(z)))
-        return torch.sigmoid(head_over_subpixel(self.blocks[-1].conv, self.head, x))
+        return torch.sigmoid(blocks_then_head(self.blocks, self.head, F.gelu(self.stem(z))))
 
 
 class Autoencoder(NeuralRepresentation):

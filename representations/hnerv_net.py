@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nvbench.nn import Decoder, NeuralRepresentation, gelu_, head_over_subpixel, tanh_unit_
+from nvbench.nn import Decoder, NeuralRepresentation, blocks_then_head, gelu_, tanh_unit_
 from representations.nerv_net import upsampling_blocks  # NeRV blocks, shared with NeRV
 
 
@@ -84,8 +84,7 @@ class HNeRVDecoderNet(nn.Module):
         self.head = nn.Conv2d(cin, 3, 3, padding=1)
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
-        x = self.blocks[:-1](gelu_(self.stem(emb)))
-        return tanh_unit_(head_over_subpixel(self.blocks[-1].conv, self.head, x))
+        return tanh_unit_(blocks_then_head(self.blocks, self.head, gelu_(self.stem(emb))))
 
 
 class HNeRV(NeuralRepresentation):

@@ -14,8 +14,8 @@ from nvbench.nn import (
     Decoder,
     NeuralRepresentation,
     SubpixelConv,
+    blocks_then_head,
     gelu_,
-    head_over_subpixel,
     is_channels_last,
     tanh_unit_,
 )
@@ -90,8 +90,8 @@ class NeRVNet(nn.Module):
         dev = self.head.weight.device
         pe = positional_encoding(normalised_index(idx, c["frames"], "i/N"), c["pe_b"], c["pe_l"]).to(dev)
         gh, gw = c["fc_hw"]
-        x = self.blocks[:-1](same_layout(self.mlp(pe).view(len(pe), c["fc_dim"], gh, gw), self.blocks[0].conv))
-        return (torch.tanh(head_over_subpixel(self.blocks[-1].conv, self.head, x)) + 1) * 0.5
+        x = same_layout(self.mlp(pe).view(len(pe), c["fc_dim"], gh, gw), self.blocks[0].conv)
+        return (torch.tanh(blocks_then_head(self.blocks, self.head, x)) + 1) * 0.5
 
 
 class IndexRepresentation(NeuralRepresentation):
@@ -155,8 +155,8 @@ class HNeRVCodeNeRVNet(nn.Module):
         t = normalised_index(idx, c["frames"], "i/N")
         pe = positional_encoding(t, c["pe_b"], c["pe_l"], interleaved=False).to(dev)
         gh, gw = c["fc_hw"]
-        x = self.blocks[:-1](same_layout(F.gelu(self.stem(pe)).view(len(pe), c["fc_dim"], gh, gw), self.blocks[0].conv))
-        return tanh_unit_(head_over_subpixel(self.blocks[-1].conv, self.head, x))
+        x = same_layout(F.gelu(self.stem(pe)).view(len(pe), c["fc_dim"], gh, gw), self.blocks[0].conv)
+        return tanh_unit_(blocks_then_head(self.blocks, self.head, x))
 
 
 class NeRVHNeRVDecoder(IndexDecoder):

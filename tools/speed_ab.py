@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+# The harness is written out here rather than imported from nvbench.speed: it runs against old
+# revisions, which may not have that module or the same API.
 SNIPPET = r"""
 import json, sys, time, ctypes
 if sys.argv[1] == "1":

@@ -175,8 +175,9 @@ class CompressionTask(Task):
             torch_threads,
         )
         from nvbench.compress.prune import prune_and_finetune, sparsity
+        from nvbench.evaluate import decoded_batches, to_host_uint8
         from nvbench.fit import fit_representation
-        from nvbench.metrics import QualityAccumulator, measure_fps, to_uint8
+        from nvbench.metrics import QualityAccumulator, measure_fps
         from nvbench.train import pick_device
 
         device = pick_device(ctx.device)
@@ -222,11 +223,9 @@ class CompressionTask(Task):
                     setup = time.perf_counter() - t2
                     acc, chunks = QualityAccumulator(), []
                     with torch.inference_mode():
-                        for s in range(0, v.num_frames, REFERENCE_BATCH):
-                            idx = torch.arange(s, min(v.num_frames, s + REFERENCE_BATCH))
-                            pred = loaded(idx).float()
+                        for _, idx, pred in decoded_batches(loaded, range(v.num_frames), REFERENCE_BATCH):
                             acc.add(pred, fitted.source.uint8(idx))
-                            chunks.append(to_uint8(pred).permute(0, 2, 3, 1).cpu().numpy())
+                            chunks.append(to_host_uint8(pred))
                     dec_s = time.perf_counter() - t2
                 import numpy as np
 
@@ -238,7 +237,7 @@ class CompressionTask(Task):
                                       encode_seconds=enc, encode_seconds_total=enc + res.train_seconds,
                                       decode_seconds=dec_s, decode_setup_seconds=setup,
                                       decode_threads=REFERENCE_THREADS,
-                                      decode_fps=measure_fps(loaded, v.num_frames, device, batch_size=8),
+                                      decode_fps=measure_fps(loaded, v.num_frames, device, batch_size=REFERENCE_BATCH),
                                       frames_sha256=frames_digest(frames),
                                       bits_per_param=size * 8 / fitted.config["params"], **pinfo)
                 rec["ppp"] = fitted.config["params"] / pixels
