@@ -223,3 +223,21 @@ def test_cli_text_and_exports(store: tuple[Path, dict], tmp_path: Path, capsys: 
     plot = pytest.importorskip("compressai.utils.plot.__main__")
     parsed = plot.parse_json_file(tmp_path / "rep" / "rd" / "bunny-bunny-smoke-x265.json", "psnr")
     assert parsed["name"] == "x265" and parsed["ys"] == [26.0, 28.0, 30.0, 31.5]
+
+
+def test_published_curves_carry_provenance() -> None:
+    from nvbench.report.paper_numbers import CURVE_FIELDS, OBTAINED, TYPES, paper_curve
+
+    ids = [p["id"] for p in PAPER_RD]
+    assert len(ids) == len(set(ids)), "published curve ids must be unique"
+    for p in PAPER_RD:
+        assert set(CURVE_FIELDS) <= set(p), p["id"]
+        assert p["obtained"] in OBTAINED and p["type"] in TYPES and p["reported"] == REPORTED
+        assert p["source"] and p["conditions"] and p["points"]
+        assert all(b > 0 for b, *_ in p["points"])
+    with pytest.raises(ValueError, match="obtained must be one of"):
+        paper_curve(id="x", method="m", dataset="uvg", resolution="1080x1920", type="classical", source="s",
+                    obtained="guessed", conditions="c", points=[(0.1, 30.0, None)])
+    with pytest.raises(ValueError, match="resolution must be HxW"):
+        paper_curve(id="x", method="m", dataset="uvg", resolution="1080p", type="classical", source="s",
+                    obtained="table", conditions="c", points=[(0.1, 30.0, None)])

@@ -1,11 +1,13 @@
-"""The papers' published numbers (SPEC §7), as data: drawn beside ours, never mixed with them.
+"""The papers' published numbers, as data: drawn beside ours, never mixed with them.
 
-Every table carries its source and its conditions (crop, epochs, GPU), and the report marks it
-"reported by the paper, not re-run". Numbers are transcribed from ../shared/SPEC.md §7.
+Every table and curve carries its source, its conditions (crop, epochs, GPU) and how it was
+obtained (a table of the paper, a CSV its authors committed, or read off a figure); the report marks
+each "reported by the paper, not re-run". Transcribed from the papers and their official repositories.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 REPORTED = "reported by the paper, not re-run"
@@ -99,7 +101,7 @@ PAPER_TABLES: list[dict[str, Any]] = [
         "title": "Inpainting, 5 fixed boxes, PSNR (dB)",
         "source": "HNeRV paper Table 8",
         "conditions": "10 DAVIS videos; working resolution and epochs not stated (input PSNRs imply 480x960 "
-                      "with 50-px boxes, see SPEC §6)",
+                      "with 50-px boxes)",
         "columns": ["bike", "b-swan", "bmx", "b-dance", "camel", "c-round", "c-shadow", "cows", "dance-twirl",
                     "dog", "avg."],
         "rows": {
@@ -125,29 +127,71 @@ PAPER_TABLES: list[dict[str, Any]] = [
     },
 ]
 
-#: Published rate-distortion points: (bpp, PSNR, MS-SSIM).
+#: how a published curve was obtained (the `obtained` field)
+OBTAINED = ("table", "committed CSV", "figure")
+#: what kind of method produced it (the `type` field; C3's baselines vocabulary)
+TYPES = ("neural-field", "classical", "autoencoder")
+#: fields every published curve must carry (see `paper_curve`)
+CURVE_FIELDS = ("id", "method", "label", "dataset", "resolution", "type", "source", "reference", "obtained",
+                "conditions", "macs_per_pixel", "points", "reported")
+
+
+def paper_curve(*, id: str, method: str, dataset: str, resolution: str, type: str, source: str, obtained: str,
+                conditions: str, points: list[tuple[float, float, float | None]], label: str = "",
+                reference: str = "", macs_per_pixel: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One published RD curve with its provenance, checked where it is written down.
+
+    method: nvbench's method name when nvbench has the method (its colour on every figure), else the
+    paper's name; resolution: "HxW" of the frames the paper scored ("" when it does not say), so the
+    report draws it on the same axes as ours only when dataset and resolution match; source: the file
+    or table the numbers come from; obtained: one of OBTAINED; points: (bpp, PSNR dB, MS-SSIM or None);
+    macs_per_pixel: {"min": int, "max": int | None, "source": str} as published, or None.
+    """
+    if obtained not in OBTAINED:
+        raise ValueError(f"{id}: obtained must be one of {OBTAINED}, not {obtained!r}")
+    if type not in TYPES:
+        raise ValueError(f"{id}: type must be one of {TYPES}, not {type!r}")
+    if resolution and not re.fullmatch(r"\d+x\d+", resolution):
+        raise ValueError(f"{id}: resolution must be HxW (e.g. 1080x1920) or empty, not {resolution!r}")
+    if not source or not conditions or not points:
+        raise ValueError(f"{id}: source, conditions and points are required")
+    for pt in points:
+        if len(pt) != 3 or not all(isinstance(v, (int, float)) for v in pt[:2]) or pt[0] <= 0:
+            raise ValueError(f"{id}: each point is (bpp > 0, PSNR, MS-SSIM or None), not {pt!r}")
+    if macs_per_pixel is not None and not ({"min", "source"} <= set(macs_per_pixel)):
+        raise ValueError(f"{id}: macs_per_pixel needs min (and max) and source")
+    return {"id": id, "method": method, "label": label or method, "dataset": dataset, "resolution": resolution,
+            "type": type, "codec": type == "classical", "source": source, "reference": reference,
+            "obtained": obtained, "conditions": conditions, "macs_per_pixel": macs_per_pixel,
+            "points": [tuple(p) for p in points], "reported": REPORTED}
+
+
+#: Published rate-distortion curves, "reported by the paper, not re-run". Other curves are added
+#: here with `paper_curve(...)` (one call per curve; ids unique; tests/test_report.py checks them).
 PAPER_RD: list[dict[str, Any]] = [
-    {
-        "id": "hnerv_uvg", "method": "hnerv", "dataset": "uvg", "codec": False,
-        "source": "HNeRV code checkpoints/uvg_results.csv (paper Fig. 6)",
-        "conditions": "UVG 7 videos, crop 960x1920, unweighted mean over videos; 300 epochs; the third point "
-                      "does not match the per-video CSV (unverified)",
-        "points": [(0.0139, 32.77, 0.9166), (0.0339, 34.39, 0.9409), (0.0498, 35.49, 0.9539)],
-    },
-    {
-        "id": "nerv_uvg", "method": "nerv", "dataset": "uvg", "codec": False,
-        "source": "NeRV code checkpoints/psnr_bpp_results.csv",
-        "conditions": "UVG, one model on all 7 concatenated videos, 1080x1920, pruning + 8-bit + Huffman",
-        "points": [(0.01347, 31.28, 0.9035), (0.02099, 32.53, 0.9224), (0.03245, 33.69, 0.9357),
-                   (0.04754, 34.71, 0.9464), (0.06673, 35.57, 0.9565), (0.07585, 35.84, 0.9562),
-                   (0.12730, 36.59, 0.9622), (0.14613, 36.87, 0.9638), (0.24969, 37.86, 0.9692)],
-    },
-    {
-        "id": "dcvc_uvg", "method": "DCVC", "dataset": "uvg", "codec": True,
-        "source": "HNeRV paper Fig. 6, read off the figure (±0.003 bpp, ±0.1 dB, approximate)",
-        "conditions": "UVG, crop 960x1920; codec settings not given",
-        "points": [(0.025, 34.05, None), (0.038, 35.2, None), (0.059, 36.35, None), (0.097, 37.45, None)],
-    },
+    paper_curve(
+        id="hnerv_uvg", method="hnerv", label="HNeRV", dataset="uvg", resolution="960x1920", type="neural-field",
+        source="HNeRV code checkpoints/uvg_results.csv (paper Fig. 6)", obtained="committed CSV",
+        reference="https://arxiv.org/abs/2304.02633",
+        conditions="UVG 7 videos, crop 960x1920, unweighted mean over videos; 300 epochs; the third point "
+                   "does not match the per-video CSV (unverified)",
+        points=[(0.0139, 32.77, 0.9166), (0.0339, 34.39, 0.9409), (0.0498, 35.49, 0.9539)],
+    ),
+    paper_curve(
+        id="nerv_uvg", method="nerv", label="NeRV", dataset="uvg", resolution="1080x1920", type="neural-field",
+        source="NeRV code checkpoints/psnr_bpp_results.csv", obtained="committed CSV",
+        reference="https://arxiv.org/abs/2110.13903",
+        conditions="UVG, one model on all 7 concatenated videos, 1080x1920, pruning + 8-bit + Huffman",
+        points=[(0.01347, 31.28, 0.9035), (0.02099, 32.53, 0.9224), (0.03245, 33.69, 0.9357),
+                (0.04754, 34.71, 0.9464), (0.06673, 35.57, 0.9565), (0.07585, 35.84, 0.9562),
+                (0.12730, 36.59, 0.9622), (0.14613, 36.87, 0.9638), (0.24969, 37.86, 0.9692)],
+    ),
+    paper_curve(
+        id="dcvc_uvg", method="DCVC", label="DCVC", dataset="uvg", resolution="960x1920", type="autoencoder",
+        source="HNeRV paper Fig. 6", obtained="figure", reference="https://arxiv.org/abs/2109.15047",
+        conditions="UVG, crop 960x1920; codec settings not given; read off the figure (±0.003 bpp, ±0.1 dB)",
+        points=[(0.025, 34.05, None), (0.038, 35.2, None), (0.059, 36.35, None), (0.097, 37.45, None)],
+    ),
 ]
 
 
