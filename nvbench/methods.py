@@ -62,6 +62,11 @@ class MethodPlugin:
     #: when built, so the plugin class itself stays free of torch
     model_class: ClassVar[str] = ""
     decoder_class: ClassVar[str] = ""
+    #: "module:function" of the method's own compression pipeline (takes a
+    #: nvbench.compress.pipeline.PipelineRun, returns records); "" = the shared pipeline
+    compression_pipeline: ClassVar[str] = ""
+    #: what the method's RD points sweep: "bits" (NeRV family) or "lambda" (overfitted codecs)
+    rd_knob: ClassVar[str] = "bits"
 
     @classmethod
     def build(cls, config: dict) -> Any:

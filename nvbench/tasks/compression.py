@@ -1,31 +1,29 @@
 """Compression: rate-distortion points from real files, for representations and codecs alike.
 
 Representations: the trained model (shared with reconstruction through fit_representation's
-cache) is pruned at each ratio (fine-tuned with the shared loop), quantised at each bit depth,
-entropy-coded and written as one .nvb file per point; the file is decoded again from its bytes
-alone and the metrics are measured on those frames. Codecs (capability CODEC): each quality of
-the method's ladder is encoded to a real bitstream, decoded, and measured the same way.
-bpp = file bits / (T*H*W). Every record also has PSNR-Y/-YUV against the BT.709 4:2:0 planes of
-the same frames, the 4:2:0 round-trip ceiling, VMAF and LPIPS (or why they are unavailable).
+cache) goes through a compression pipeline (nvbench.compress.pipeline) that writes one .nvb file
+per RD point: the method's own when it declares `compression_pipeline` and the option
+`pipeline` is `own` (the default), else the shared one (pruning at each ratio with fine-tuning in
+the shared loop, quantisation at each bit depth, entropy coding). Every pipeline ends each point
+with the same scoring step: the file is decoded again from its bytes alone and the metrics are
+measured on those frames; `pipeline`, `pipeline_name` and `rd_knob` are in every record. Codecs
+(capability CODEC): each quality of the method's ladder is encoded to a real bitstream, decoded,
+and measured the same way. bpp = file bits / (T*H*W). Every record also has PSNR-Y/-YUV against
+the BT.709 4:2:0 planes of the same frames, the 4:2:0 round-trip ceiling, VMAF and LPIPS (or why
+they are unavailable).
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from nvbench.compress.pipeline import extra_metrics, frames_digest, reference_planes, rgb_metrics
 from nvbench.methods import CODEC, REPRESENTATION
 from nvbench.rd import RD_COLUMNS
 from nvbench.tasks.base import Task, TaskContext
-
-
-def frames_digest(frames: Any) -> str:
-    import numpy as np
-
-    return hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest()
 
 
 class CompressionTask(Task):
@@ -43,8 +41,13 @@ class CompressionTask(Task):
         "anchor": "x265",  # the BD-rate anchor the runner adds when the store has no points of it
         "vmaf": True,
         "lpips": True,
+        # own: the method's own compression pipeline when it declares one (`compression_pipeline`),
+        # else the shared one; shared: the shared pipeline for every method. Left at the default it
+        # is not part of the job key, so the keys of jobs written before it existed are unchanged.
+        "pipeline": "own",
     }
-    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {"coder": ("range", "huffman")}
+    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {"coder": ("range", "huffman"),
+                                                            "pipeline": ("own", "shared")}
     table_columns = RD_COLUMNS
 
     # -- runner and CLI hooks ----------------------------------------------------------------
@@ -109,40 +112,9 @@ class CompressionTask(Task):
             return self._representation(ctx, opts)
         return self._codec(ctx, opts)
 
-    def _reference(self, ctx: TaskContext) -> dict[str, Any]:
-        from nvbench.colour import DESCRIPTION, rgb_to_yuv420, roundtrip_ceiling
-
-        frames = ctx.video.frames
-        yuv = rgb_to_yuv420(frames)
-        return {"yuv": yuv, "ceiling": roundtrip_ceiling(frames, yuv), "colour": DESCRIPTION}
-
-    def _extra_metrics(self, ctx: TaskContext, opts: dict, ref: dict, frames: Any, yuv: Any = None) -> dict:
-        from nvbench.colour import rgb_to_yuv420, yuv_psnr
-        from nvbench.perceptual import lpips_score, vmaf
-
-        yuv = yuv if yuv is not None else rgb_to_yuv420(frames)
-        out: dict[str, Any] = yuv_psnr(ref["yuv"], yuv)
-        out["psnr_ceiling_yuv420"] = ref["ceiling"]
-        out["colour_conversion"] = ref["colour"]
-        out["vmaf"] = vmaf(ctx.video.frames, frames, ctx.video.fps, ref["yuv"], yuv) if opts["vmaf"] else "off"
-        out["lpips"] = lpips_score(ctx.video.frames, frames) if opts["lpips"] else "off"
-        return out
-
-    def _rgb_metrics(self, ctx: TaskContext, frames: Any) -> dict[str, Any]:
-        import torch
-
-        from nvbench.metrics import QualityAccumulator
-
-        acc = QualityAccumulator()
-        gt = ctx.video.frames
-        for s in range(0, len(frames), 16):
-            pred = torch.from_numpy(frames[s : s + 16]).permute(0, 3, 1, 2).float() / 255.0
-            acc.add(pred, torch.from_numpy(gt[s : s + 16]).permute(0, 3, 1, 2))
-        return acc.result()
-
     def _codec(self, ctx: TaskContext, opts: dict) -> list[dict[str, Any]]:
         m, v = ctx.method, ctx.video
-        ref = self._reference(ctx)
+        ref = reference_planes(v)
         pixels = v.num_frames * v.height * v.width
         records = []
         for q in m.qualities(ctx.job.preset, ctx.method_options):
@@ -158,90 +130,25 @@ class CompressionTask(Task):
                                   encode_seconds=enc, encode_seconds_total=enc, decode_seconds=dec,
                                   decode_fps=v.num_frames / dec if dec > 0 else None,
                                   frames_sha256=frames_digest(out.rgb), anchor=opts["anchor"],
-                                  options=m.resolve_options(ctx.method_options))
-            rec.update(self._rgb_metrics(ctx, out.rgb))
-            rec.update(self._extra_metrics(ctx, opts, ref, out.rgb, getattr(out, "yuv", None)))
+                                  options=m.resolve_options(ctx.method_options),
+                                  pipeline=opts["pipeline"], pipeline_name="codec", rd_knob="quality")
+            rec.update(rgb_metrics(v, out.rgb))
+            rec.update(extra_metrics(v, opts, ref, out.rgb, getattr(out, "yuv", None)))
             records.append(rec)
         return records
 
     def _representation(self, ctx: TaskContext, opts: dict) -> list[dict[str, Any]]:
-        import torch
-
-        from nvbench.compress.nvb import (
-            REFERENCE_BATCH,
-            REFERENCE_THREADS,
-            encode_decoder,
-            load_decoder,
-            torch_threads,
-        )
-        from nvbench.compress.prune import prune_and_finetune, sparsity
-        from nvbench.evaluate import decoded_batches, to_host_uint8
+        from nvbench.compress.pipeline import PipelineRun, resolve_pipeline
         from nvbench.fit import fit_representation
-        from nvbench.metrics import QualityAccumulator, measure_fps
-        from nvbench.train import pick_device
 
-        device = pick_device(ctx.device)
+        name, pipeline = resolve_pipeline(ctx.method, opts["pipeline"])
         fitted = fit_representation(ctx)
         res = fitted.result
         base = dict(params=fitted.config["params"], epoch=res.epochs_done, train_seconds=round(res.train_seconds, 3),
-                    reused_model=fitted.reused, anchor=opts["anchor"])
+                    reused_model=fitted.reused, anchor=opts["anchor"], pipeline=opts["pipeline"], pipeline_name=name,
+                    rd_knob=str(getattr(ctx.method, "rd_knob", "bits") or "bits"))
         if res.status != "ok":
             return [ctx.base_record(**base, status=res.status, reason=res.reason)]
-        v, m = ctx.video, ctx.method
-        pixels = v.num_frames * v.height * v.width
-        ref = self._reference(ctx)
-        ft_epochs = opts["finetune_epochs"] if opts["finetune_epochs"] >= 0 else max(1, ctx.job.epochs // 10)
-        other = {"range": "huffman", "huffman": "range"}[opts["coder"]]
-        records = []
-        for ratio in [float(r) for r in opts["prune"]]:
-            t0 = time.perf_counter()
-            if ratio > 0:
-                dec, pinfo = prune_and_finetune(fitted.decoder, ratio, fitted.source, ctx.recipe, ft_epochs,
-                                                build_decoder=m.build_decoder, seed=ctx.job.seed)
-            else:
-                dec, pinfo = fitted.decoder, {"prune_ratio": 0.0, "finetune_epochs": 0, "finetune_seconds": 0.0,
-                                              "sparsity": sparsity(fitted.decoder)}
-            prep = time.perf_counter() - t0
-            for bits in [int(b) for b in opts["bits"]]:
-                ebits = int(opts["embed_bits"]) or bits
-                variant = f"q{bits}" + (f"e{ebits}" if ebits != bits else "") + (f"-p{ratio:g}" if ratio else "")
-                kw = dict(bits=bits, embed_bits=ebits, exact_zero=ratio > 0,
-                          info={"prune_ratio": ratio, "variant": variant, "sequence": ctx.job.sequence,
-                                "dataset": ctx.job.dataset, "preset": ctx.job.preset})
-                t1 = time.perf_counter()
-                data = encode_decoder(dec, m.name, m.version, fitted.config, coder=opts["coder"], **kw)
-                enc = prep + time.perf_counter() - t1
-                path = ctx.artifacts / f"{variant}.nvb"
-                path.write_bytes(data)
-                other_bytes = len(encode_decoder(dec, m.name, m.version, fitted.config, coder=other, **kw))
-                # decode from the file alone and score exactly those frames
-                # (the reference decode: the threads and batch `nvbench decode` uses, so a fresh
-                # process on this device gives exactly these frames)
-                with torch_threads(REFERENCE_THREADS):
-                    t2 = time.perf_counter()
-                    loaded, _ = load_decoder(path, str(device))
-                    setup = time.perf_counter() - t2
-                    acc, chunks = QualityAccumulator(), []
-                    with torch.inference_mode():
-                        for _, idx, pred in decoded_batches(loaded, range(v.num_frames), REFERENCE_BATCH):
-                            acc.add(pred, fitted.source.uint8(idx))
-                            chunks.append(to_host_uint8(pred))
-                    dec_s = time.perf_counter() - t2
-                import numpy as np
-
-                frames = np.concatenate(chunks)
-                size = len(data)
-                rec = ctx.base_record(**base, variant=variant, bits=bits, embed_bits=ebits, coder=opts["coder"],
-                                      file=str(path), file_bytes=size, bpp=size * 8 / pixels,
-                                      **{f"bytes_{opts['coder']}": size, f"bytes_{other}": other_bytes},
-                                      encode_seconds=enc, encode_seconds_total=enc + res.train_seconds,
-                                      decode_seconds=dec_s, decode_setup_seconds=setup,
-                                      decode_threads=REFERENCE_THREADS,
-                                      decode_fps=measure_fps(loaded, v.num_frames, device, batch_size=REFERENCE_BATCH),
-                                      frames_sha256=frames_digest(frames),
-                                      bits_per_param=size * 8 / fitted.config["params"], **pinfo)
-                rec["ppp"] = fitted.config["params"] / pixels
-                rec.update(acc.result())
-                rec.update(self._extra_metrics(ctx, opts, ref, frames))
-                records.append(rec)
-        return records
+        run = PipelineRun(ctx=ctx, opts=opts, fitted=fitted, pipeline=opts["pipeline"], pipeline_name=name,
+                          rd_knob=base["rd_knob"], base=base)
+        return pipeline(run)

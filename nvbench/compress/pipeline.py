@@ -1,0 +1,183 @@
+"""How a trained representation becomes rate-distortion points: the pipelines and the scoring step.
+
+A pipeline takes a trained model (`nvbench.fit.Fitted`) and makes one real .nvb file per RD
+point. Every pipeline ends each point with the same `PipelineRun.score` step: the file is
+written, decoded again from its bytes alone the reference way (the threads and batch of
+`nvbench decode`, so a fresh process gives exactly these frames), scored, and turned into a
+record. What differs between pipelines is only how the file's bytes are made.
+
+`shared_pipeline` is the one every method can use (global magnitude pruning -> fine-tuning with
+the shared loop -> post-training quantisation -> entropy coding); a method may name its own as
+`compression_pipeline = "module:function"` (a function taking a `PipelineRun`, returning
+records), and the compression task's option `pipeline=shared` runs the shared one instead, so
+that an architecture and a pipeline can be compared separately.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: `pipeline_name` of records made by the shared pipeline
+SHARED = "shared"
+
+
+def frames_digest(frames: Any) -> str:
+    import numpy as np
+
+    return hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest()
+
+
+def reference_planes(video: Any) -> dict[str, Any]:
+    """The BT.709 4:2:0 planes of the source frames and the round-trip ceiling they allow."""
+    from nvbench.colour import DESCRIPTION, rgb_to_yuv420, roundtrip_ceiling
+
+    yuv = rgb_to_yuv420(video.frames)
+    return {"yuv": yuv, "ceiling": roundtrip_ceiling(video.frames, yuv), "colour": DESCRIPTION}
+
+
+def extra_metrics(video: Any, opts: dict[str, Any], ref: dict[str, Any], frames: Any, yuv: Any = None) -> dict:
+    """PSNR-Y/-U/-V/-YUV against the source's 4:2:0 planes, the ceiling, VMAF and LPIPS (or 'off')."""
+    from nvbench.colour import rgb_to_yuv420, yuv_psnr
+    from nvbench.perceptual import lpips_score, vmaf
+
+    yuv = yuv if yuv is not None else rgb_to_yuv420(frames)
+    out: dict[str, Any] = yuv_psnr(ref["yuv"], yuv)
+    out["psnr_ceiling_yuv420"] = ref["ceiling"]
+    out["colour_conversion"] = ref["colour"]
+    out["vmaf"] = vmaf(video.frames, frames, video.fps, ref["yuv"], yuv) if opts.get("vmaf", True) else "off"
+    out["lpips"] = lpips_score(video.frames, frames) if opts.get("lpips", True) else "off"
+    return out
+
+
+def rgb_metrics(video: Any, frames: Any) -> dict[str, Any]:
+    """PSNR / MS-SSIM of uint8 frames (T,H,W,3) against the source, as evaluation measures them."""
+    import torch
+
+    from nvbench.metrics import QualityAccumulator
+
+    acc = QualityAccumulator()
+    gt = video.frames
+    for s in range(0, len(frames), 16):
+        pred = torch.from_numpy(frames[s : s + 16]).permute(0, 3, 1, 2).float() / 255.0
+        acc.add(pred, torch.from_numpy(gt[s : s + 16]).permute(0, 3, 1, 2))
+    return acc.result()
+
+
+def resolve_pipeline(method: Any, choice: str) -> tuple[str, Callable[[PipelineRun], list[dict[str, Any]]]]:
+    """(pipeline_name, function) for a method and the task's `pipeline` option: the method's own
+    `compression_pipeline` when it names one and `choice` is 'own', else the shared pipeline."""
+    own = str(getattr(method, "compression_pipeline", "") or "")
+    if choice == "own" and own:
+        from nvbench.registry import import_object
+
+        return own, import_object(own)
+    return SHARED, shared_pipeline
+
+
+@dataclass
+class PipelineRun:
+    """One compression job's trained model and everything a pipeline needs to make its points."""
+
+    ctx: Any  # nvbench.tasks.base.TaskContext
+    opts: dict[str, Any]  # the compression task's options, resolved
+    fitted: Any  # nvbench.fit.Fitted
+    pipeline: str = "own"  # the task option as asked: own | shared
+    pipeline_name: str = SHARED  # what runs: "shared" or the method's "module:function"
+    rd_knob: str = "bits"  # what the points sweep (the method's rd_knob)
+    base: dict[str, Any] = field(default_factory=dict)  # fields every record of the job has
+    _ref: dict[str, Any] | None = None
+
+    def option(self, key: str, default: Any) -> Any:
+        """A task option as the user set it, else the pipeline's own default (an own pipeline
+        sweeps its paper's points unless told otherwise: the task's defaults are the shared
+        pipeline's)."""
+        return self.opts[key] if key in (self.ctx.task_options or {}) else default
+
+    @property
+    def reference(self) -> dict[str, Any]:
+        if self._ref is None:
+            self._ref = reference_planes(self.ctx.video)
+        return self._ref
+
+    def score(self, data: bytes, variant: str, *, encode_seconds: float, extra: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+        """Write `data` as <variant>.nvb, decode it from the file alone the reference way, score
+        those frames and return the point's record (the whole file counts for the rate)."""
+        import numpy as np
+        import torch
+
+        from nvbench.compress.nvb import REFERENCE_BATCH, REFERENCE_THREADS, load_decoder, torch_threads
+        from nvbench.evaluate import decoded_batches, to_host_uint8
+        from nvbench.metrics import QualityAccumulator, measure_fps
+        from nvbench.train import pick_device
+
+        ctx, fitted, v = self.ctx, self.fitted, self.ctx.video
+        device = pick_device(ctx.device)
+        path: Path = ctx.artifacts / f"{variant}.nvb"
+        path.write_bytes(data)
+        with torch_threads(REFERENCE_THREADS):
+            t0 = time.perf_counter()
+            loaded, _ = load_decoder(path, str(device))
+            setup = time.perf_counter() - t0
+            acc, chunks = QualityAccumulator(), []
+            with torch.inference_mode():
+                for _, idx, pred in decoded_batches(loaded, range(v.num_frames), REFERENCE_BATCH):
+                    acc.add(pred, fitted.source.uint8(idx))
+                    chunks.append(to_host_uint8(pred))
+            dec_s = time.perf_counter() - t0
+        frames = np.concatenate(chunks)
+        pixels = v.num_frames * v.height * v.width
+        size = len(data)
+        params = fitted.config["params"]
+        rec = ctx.base_record(**self.base, variant=variant, file=str(path), file_bytes=size, bpp=size * 8 / pixels,
+                              encode_seconds=encode_seconds,
+                              encode_seconds_total=encode_seconds + fitted.result.train_seconds,
+                              decode_seconds=dec_s, decode_setup_seconds=setup, decode_threads=REFERENCE_THREADS,
+                              decode_fps=measure_fps(loaded, v.num_frames, device, batch_size=REFERENCE_BATCH),
+                              frames_sha256=frames_digest(frames), bits_per_param=size * 8 / params,
+                              **(extra or {}))
+        rec["ppp"] = params / pixels
+        rec.update(acc.result())
+        rec.update(extra_metrics(v, self.opts, self.reference, frames))
+        return rec
+
+
+def shared_pipeline(run: PipelineRun) -> list[dict[str, Any]]:
+    """Today's pipeline for every representation: for each pruning ratio, global magnitude
+    pruning and fine-tuning with the shared loop; for each bit depth, post-training
+    quantisation (HNeRV's rule) and entropy coding into one .nvb."""
+    from nvbench.compress.nvb import encode_decoder
+    from nvbench.compress.prune import prune_and_finetune, sparsity
+
+    ctx, opts, fitted, m = run.ctx, run.opts, run.fitted, run.ctx.method
+    ft_epochs = opts["finetune_epochs"] if opts["finetune_epochs"] >= 0 else max(1, ctx.job.epochs // 10)
+    other = {"range": "huffman", "huffman": "range"}[opts["coder"]]
+    records = []
+    for ratio in [float(r) for r in opts["prune"]]:
+        t0 = time.perf_counter()
+        if ratio > 0:
+            dec, pinfo = prune_and_finetune(fitted.decoder, ratio, fitted.source, ctx.recipe, ft_epochs,
+                                            build_decoder=m.build_decoder, seed=ctx.job.seed)
+        else:
+            dec, pinfo = fitted.decoder, {"prune_ratio": 0.0, "finetune_epochs": 0, "finetune_seconds": 0.0,
+                                          "sparsity": sparsity(fitted.decoder)}
+        prep = time.perf_counter() - t0
+        for bits in [int(b) for b in opts["bits"]]:
+            ebits = int(opts["embed_bits"]) or bits
+            variant = f"q{bits}" + (f"e{ebits}" if ebits != bits else "") + (f"-p{ratio:g}" if ratio else "")
+            kw = dict(bits=bits, embed_bits=ebits, exact_zero=ratio > 0,
+                      info={"prune_ratio": ratio, "variant": variant, "sequence": ctx.job.sequence,
+                            "dataset": ctx.job.dataset, "preset": ctx.job.preset})
+            t1 = time.perf_counter()
+            data = encode_decoder(dec, m.name, m.version, fitted.config, coder=opts["coder"], **kw)
+            enc = prep + time.perf_counter() - t1
+            other_bytes = len(encode_decoder(dec, m.name, m.version, fitted.config, coder=other, **kw))
+            records.append(run.score(data, variant, encode_seconds=enc, extra=dict(
+                bits=bits, embed_bits=ebits, coder=opts["coder"],
+                **{f"bytes_{opts['coder']}": len(data), f"bytes_{other}": other_bytes}, **pinfo)))
+    return records
