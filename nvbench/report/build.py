@@ -14,7 +14,7 @@ from typing import Any
 
 import nvbench
 from nvbench.report import aggregate as agg
-from nvbench.report import plots
+from nvbench.report import plots, ranking
 from nvbench.report.data import ReportData, load_report_data
 from nvbench.report.paper_numbers import PAPER_RD, PAPER_TABLES, REPORTED, table
 
@@ -35,6 +35,26 @@ def codec_methods(names: set[str]) -> set[str]:
         except Exception:  # a store from another install may name methods this one lacks
             continue
     return out
+
+
+def method_families(names: set[str]) -> dict[str, str]:
+    """method -> neural / codec / anchor, from the capabilities each method declares (the style
+    of its line in every figure); unknown plugins count as neural."""
+    from nvbench import registry
+    from nvbench.methods import ANCHOR, CODEC
+
+    out = {}
+    for n in names:
+        try:
+            caps = registry.methods.get(n).capabilities
+        except Exception:  # a store from another install may name methods this one lacks
+            caps = frozenset()
+        out[n] = "codec" if CODEC in caps else "anchor" if ANCHOR in caps else "neural"
+    return out
+
+
+#: codecs the ranking measures BD-rate against, when the store has their curves
+RANK_ANCHORS = ("x265", "vvenc", "vvc")
 
 
 def _distinct(records: list[dict[str, Any]], key: str) -> list[tuple[str, int]]:
@@ -117,12 +137,18 @@ def build_context(root: str | Path, out_dir: str | Path, anchor: str | None = No
     bd = agg.bd_table(curves, anchor) if anchor else []
     bd += agg.bd_averages(bd)
     traces = agg.convergence_traces(recs)
+    families = method_families(set(methods))
+    names = {c.name for c in curves}
+    bd_by_anchor = {a: (bd if a == anchor else agg.bd_table(curves, a)) for a in RANK_ANCHORS if a in names}
+    bd_by_anchor = {a: list(v) + agg.bd_averages(v) if a != anchor else v for a, v in bd_by_anchor.items()}
+    rankings = ranking.rankings(recs, bd_by_anchor, families)
     ctx: dict[str, Any] = {
         "title": "nvbench report", "store": str(data.root), "version": nvbench.__version__,
         "data": data, "boards": boards, "link": link, "conditions": conditions(data), "anchor": anchor,
         "bd": bd, "curves": curves, "reported": REPORTED, "paper_tables": PAPER_TABLES, "paper_rd": PAPER_RD,
         "methods": methods, "codecs": sorted(codecs), "traces": traces, "figures": defaultdict(list),
-        "frames": [],
+        "frames": [], "rankings": rankings, "families": families, "colours": colours,
+        "bd_tables": ({anchor: bd} if anchor and bd else {}) | bd_by_anchor, "board_id": ranking.board_id,
     }
     if not with_plots:
         return ctx

@@ -13,6 +13,18 @@ def render_text(ctx: dict[str, Any]) -> str:
              f"{len(data.left_out)} left out"]
     lines += [f"note: {n}" for n in data.notes]
     lines.append("")
+    for rk in ctx.get("rankings", []):
+        lines.append(f"== ranking: {rk.title} ==  (default variant and point per method, mean over seeds; * = best)")
+        header = ["method", "family"] + [c.header for c in rk.columns]
+        cells = [header] + [[r.method, r.family] + [fmt_num(r.cells[c.key].value, c.digits)
+                                                    + ("*" if r.cells[c.key].best else "") for c in rk.columns]
+                            for r in rk.rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+        for n, r in enumerate(cells):
+            lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+            if n == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        lines.append("")
     for b in ctx["boards"]:
         lines.append(f"== {b.title} ==  (mean ± std over seeds; * = best)")
         header = list(b.key_columns) + [f"{label}{' ↑' if d == 'up' else ' ↓' if d == 'down' else ''}"
