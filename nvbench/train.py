@@ -187,8 +187,12 @@ def train(
     evaluate: Callable[[torch.nn.Module, int], dict[str, Any]] | None = None,
 ) -> TrainResult:
     """Train `model` on `source`. Each epoch's log (epoch, loss, train_psnr, lr, seconds,
-    elapsed, eta) goes to every callback; at `eval_epochs`, `evaluate(model, epoch)` runs
-    (its time is not counted as training) and its result is added to the log."""
+    elapsed, eta; `rate` for a model with a rate term) goes to every callback; a model may define
+    `rate_term() -> Tensor | None` (called after each forward, added to the loss as it is, so
+    already weighted) and `on_progress(fraction)` (called before each forward with the fraction of
+    the schedule done); a recipe with `grad_clip > 0` clips the global gradient norm. At
+    `eval_epochs`, `evaluate(model, epoch)` runs (its time is not counted as training) and its
+    result is added to the log."""
     device = source.device
     recipe = settings.recipe
     if device.type == "cuda":  # fixed shapes: let cuDNN pick the fastest kernels once
@@ -211,6 +215,12 @@ def train(
     result = TrainResult()
     eval_epochs = set(settings.eval_epochs)
     hybrid = getattr(model, "hybrid", False)
+    # optional hooks any method may define (the NeRV family defines none): a rate term added to the
+    # loss (e.g. lambda * bits per pixel of entropy-coded latents) and the fraction of training done
+    # (annealing of soft-rounding, noise or quantisers)
+    rate_term = getattr(model, "rate_term", None)
+    on_progress = getattr(model, "on_progress", None)
+    grad_clip = float(getattr(recipe, "grad_clip", 0.0) or 0.0)  # global gradient-norm clip; 0 = none
 
     start_epoch, elapsed = 0, 0.0
     if settings.checkpoint is not None and settings.checkpoint.is_file():
@@ -236,6 +246,7 @@ def train(
         perm = indices[torch.randperm(len(indices), generator=gen)]
         loss_sum = torch.zeros((), device=device)
         mse_sum = torch.zeros((), device=device)
+        rate_sum = torch.zeros((), device=device)
         for b in range(steps_per_epoch):
             idx = perm[b * bs : (b + 1) * bs]
             if settings.budget_seconds is not None:
@@ -247,6 +258,8 @@ def train(
             lr = recipe.lr_at(progress)
             for g in opt.param_groups:
                 g["lr"] = lr
+            if on_progress is not None:
+                on_progress(progress)
             target = source.float(idx)
             inputs = settings.input_transform(target, idx) if settings.input_transform else target
             weight = settings.loss_weight(idx).to(device) if settings.loss_weight else None
@@ -254,8 +267,15 @@ def train(
                 pred = model(idx.to(device), inputs if hybrid else None)
             pred = pred.float()
             loss = compute_loss(recipe.loss, pred, target, weight)
+            rate = rate_term() if rate_term is not None else None
+            if rate is not None:
+                loss = loss + rate
+                rate_sum += rate.detach()
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if grad_clip > 0:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             scaler.step(opt)
             scaler.update()
             loss_sum += loss.detach()
@@ -277,6 +297,8 @@ def train(
             total_epochs = settings.epochs
         log = {"epoch": epoch, "epochs": total_epochs, "loss": loss_val, "train_psnr": train_psnr, "lr": lr,
                "seconds": seconds, "elapsed": elapsed, "eta": eta}
+        if rate_term is not None:
+            log["rate"] = float(rate_sum) / done  # the mean rate term of the epoch (included in `loss`)
         result.history.append(log)
         if not math.isfinite(loss_val):
             result.status, result.reason = "diverged", f"loss is {loss_val} at epoch {epoch}"
