@@ -45,8 +45,18 @@ class TaskContext:
             "status": "ok", "reason": "", "crop": _hw(j.crop), "resolution": f"{v.height}x{v.width}",
             "colour": v.colour, "device": self.device, "amp": self.amp,
         }
+        rec.update(self.complexity())
         rec.update(extra)
         return rec
+
+    def complexity(self) -> dict[str, Any]:
+        """macs_per_pixel (+ macs_reason) of the method's decoder at this job's plan (nvbench.complexity)."""
+        from nvbench.complexity import complexity_fields
+
+        v = self.video
+        return complexity_fields(self.method, lambda: self.method.plan(v.num_frames, v.height, v.width, self.job.size,
+                                                                       self.method_options),
+                                 v.num_frames, v.height, v.width)
 
 
 def _hw(hw: tuple[int, int] | None) -> str | None:
