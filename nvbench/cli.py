@@ -11,7 +11,7 @@ from typing import Any
 from nvbench import registry
 from nvbench.errors import NvbenchError
 from nvbench.hostmem import retain_freed_memory
-from nvbench.presets import DEFAULT_PRESET, PRESETS, format_size, parse_resolution, parse_size
+from nvbench.presets import DEFAULT_PRESET, PRESETS, format_size, parse_size
 from nvbench.results import DEFAULT_RESULTS
 
 
@@ -80,16 +80,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         apply_config(args, args.run_parser, args.config, args.argv)
     if not args.method:
         raise NvbenchError("nvbench run needs --method (or `method = [...]` in the --config file)")
+    from nvbench import checks
+
+    v = check_run_args(args)
     req = RunRequest(
         methods=_csv(args.method), tasks=_csv(args.task), datasets=_csv(args.dataset),
         sequences=_csv(args.sequence) if args.sequence else None, preset=args.preset,
         sizes=[parse_size(s) for s in _csv(args.size)] if args.size else None,
-        seeds=[int(s) for s in _csv(args.seed)], recipe=args.recipe, epochs=args.epochs,
-        resolution=parse_resolution(args.resolution) if args.resolution else None,
-        crop=args.crop, frames=args.frames, settings=_settings(args.set),
-        budget_seconds=args.budget_seconds, amp=args.amp,
+        seeds=v["seeds"], recipe=args.recipe, epochs=v["epochs"], resolution=v["resolution"],
+        crop=v["crop"], frames=v["frames"], settings=_settings(args.set),
+        budget_seconds=v["budget_seconds"], amp=args.amp,
     )
     jobs = expand(req)
+    checks.check_memory(jobs, args.device)
+    checks.writable_folder("--results", args.results, create=not args.dry_run)
     if args.dry_run:
         for j in jobs:
             print(f"{j.key}  {j.label()}")
@@ -125,8 +129,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed and len(failed) == len(records) else 0
 
 
+def check_run_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Every value of `nvbench run` (command line or --config) checked before any work: one
+    CheckError naming the flag, the value and what is allowed. Returns the parsed values."""
+    from nvbench import checks
+
+    checks.int_at_least("--jobs", args.jobs, 1)
+    checks.int_at_least("--threads", args.threads, 1)
+    checks.int_at_least("--retry-diverged", args.retry_diverged, 0)
+    checks.positive_seconds("--connect-timeout", args.connect_timeout)
+    checks.check_device("--device", args.device)
+    if args.size is not None and not _csv(str(args.size)):
+        raise checks.CheckError(f"--size {args.size!r}: expected sizes like 94k,188k or 1.5M")
+    return {
+        "epochs": checks.int_at_least("--epochs", args.epochs, 1),
+        "frames": checks.int_at_least("--frames", args.frames, 1),
+        "seeds": checks.seeds("--seed", args.seed),
+        "resolution": checks.hw("--resolution", args.resolution) if args.resolution is not None else None,
+        "crop": checks.crop("--crop", args.crop),
+        "budget_seconds": checks.positive_seconds("--budget-seconds", args.budget_seconds),
+    }
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (the usage is one `--help` away), exit code 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nvbench", description="Benchmark neural video representations.")
+    p = _Parser(prog="nvbench", description="Benchmark neural video representations.")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run methods x tasks on a dataset and store the results")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from nvbench.errors import NvbenchError, SizeError, UnknownNameError
+from nvbench.errors import SizeError, UnknownNameError
 from nvbench.presets import format_size
 from nvbench.recipe import Recipe
 
@@ -33,6 +33,11 @@ class MethodPlugin:
     install_hint: ClassVar[str] = ""
     recipe: ClassVar[Recipe | None] = None  # the method's own (paper) training recipe
     options: ClassVar[dict[str, Any]] = {}  # defaults of the options `--set KEY=VALUE` may change
+    #: declarations beside the defaults (nvbench/options.py): allowed values, inclusive (lo, hi)
+    #: ranges (None = open; list options: each item) and the item type of list options
+    option_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    option_ranges: ClassVar[dict[str, tuple[Any, Any]]] = {}
+    option_types: ClassVar[dict[str, type]] = {}
     index_normalisation: ClassVar[str] = ""  # how frame indices map to t, e.g. "i/N"
 
     @classmethod
@@ -42,13 +47,21 @@ class MethodPlugin:
     @classmethod
     def resolve_options(cls, overrides: dict[str, Any] | None) -> dict[str, Any]:
         """Defaults updated by user overrides, each checked against the known option names and
-        converted to the default's type."""
+        its declaration (type, range, choices) and converted to the default's type."""
         opts = dict(cls.options)
         for key, value in (overrides or {}).items():
-            if key not in cls.options:
-                raise UnknownNameError(f"option of {cls.name}", key, cls.options)
-            opts[key] = _coerce(key, value, cls.options[key])
+            opts[key] = cls.coerce_option(key, value)
         return opts
+
+    @classmethod
+    def coerce_option(cls, key: str, value: Any) -> Any:
+        """One option value, parsed and checked; OptionError names what is allowed."""
+        from nvbench.options import check_option
+
+        if key not in cls.options:
+            raise UnknownNameError(f"option of {cls.name}", key, cls.options)
+        return check_option(cls.name, key, value, cls.options[key], cls.option_choices.get(key),
+                            cls.option_ranges.get(key), cls.option_types)
 
     # Representations -------------------------------------------------------------------
     @classmethod
@@ -136,21 +149,7 @@ class MethodPlugin:
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
-    if not isinstance(value, str) or isinstance(default, str) or default is None:
-        return value
-    try:
-        if isinstance(default, bool):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        if isinstance(default, (list, tuple)):
-            return type(default)(type(default[0])(v) for v in value.replace("_", ",").split(",") if v)
-    except ValueError as exc:
-        raise NvbenchError(f"option {key}={value!r}: expected a value like {default!r}") from exc
-    return value
+    """Kept for callers of the old helper: the value checked against its default's type only."""
+    from nvbench.options import check_option
+
+    return check_option("option", key, value, default)

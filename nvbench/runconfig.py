@@ -72,8 +72,8 @@ def _value(action: argparse.Action, key: str, value: Any, path: Path) -> Any:
             raise FormatError(f"{path}: {key} must be true or false, got {value!r}")
         return value
     if isinstance(action, argparse._AppendAction):  # set: a table or a list of KEY=VALUE
-        if isinstance(value, dict):
-            return [f"{k}={v}" for k, v in value.items()]
+        if isinstance(value, dict):  # a list value is the comma-separated form `--set` takes
+            return [f"{k}={_set_value(v)}" for k, v in value.items()]
         return [str(v) for v in (value if isinstance(value, list) else [value])]
     if isinstance(value, list):
         value = ",".join(str(v) for v in value)
@@ -87,6 +87,15 @@ def _value(action: argparse.Action, key: str, value: Any, path: Path) -> Any:
     if action.choices is not None and value not in action.choices:
         raise FormatError(f"{path}: {key} = {value!r}; choose one of {', '.join(map(str, action.choices))}")
     return value
+
+
+def _set_value(value: Any) -> str:
+    """A `set` table value as `--set KEY=VALUE` spells it: lists comma-separated, booleans lower-case."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(_set_value(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def apply_config(args: argparse.Namespace, parser: argparse.ArgumentParser, path: str | Path,

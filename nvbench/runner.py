@@ -53,6 +53,8 @@ def split_settings(settings: dict[str, Any], method: Any, task: Any,
     m_opts, t_opts = {}, {}
     for k, v in settings.items():
         if k in method.options:
+            if hasattr(method, "coerce_option"):
+                method.coerce_option(k, v)  # checked here; stored as given, so job keys stay what they were
             m_opts[k] = v
         elif k in task.options:
             t_opts[k] = task.coerce_option(k, v) if hasattr(task, "coerce_option") else v
@@ -133,7 +135,11 @@ def expand(req: RunRequest) -> list[Job]:
                     for size in sizes:
                         plan_key = (m_name, n, h, w, size, canonical_json(m_opts))
                         if trains and task.not_applicable(method) is None and plan_key not in planned:
-                            method.plan(n, h, w, size, m_opts)  # raises SizeError early
+                            try:
+                                method.plan(n, h, w, size, m_opts)  # raises SizeError early
+                            except ValueError as exc:  # a plan that does not fit these options
+                                raise NvbenchError(f"{m_name} cannot be planned for {n} frames of {h}x{w} "
+                                                   f"with {canonical_json(m_opts)}: {exc}") from None
                             planned.add(plan_key)
                         for seed in req.seeds:
                             jobs.append(Job(

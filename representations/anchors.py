@@ -51,6 +51,8 @@ class ClassicalInpaint(MethodPlugin):
     requires = ("cv2",)
     install_hint = "pip install 'opencv-python-headless>=4.8,<4.12' (or nvbench[full])"
     options: ClassVar[dict[str, Any]] = {"algorithm": "telea", "radius": 3}
+    option_choices: ClassVar[dict[str, tuple[Any, ...]]] = {"algorithm": ("telea", "ns")}
+    option_ranges: ClassVar[dict[str, tuple[Any, Any]]] = {"radius": (1, None)}
 
     @classmethod
     def inpaint_frames(cls, masked: Any, masks: Any, options: dict[str, Any]) -> Any:

@@ -56,6 +56,10 @@ class AutoencoderMethod(MethodPlugin):
         "enc_dim": 64,
         "min_width": 4,
     }
+    option_ranges: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "latent_share": (0.01, 0.99), "min_latent_channels": (1, None), "min_product": (1, None),
+        "max_stages": (1, None), "enc_dim": (1, None), "min_width": (1, None),
+    }
 
     @classmethod
     def plan(cls, frames: int, height: int, width: int, size: int | str, options: dict[str, Any]) -> dict:

@@ -38,6 +38,13 @@ class CompressAICodec(MethodPlugin):
     file_prefix: ClassVar[str] = ""  # checkpoint file names: <prefix>-<quality>-<hash>.pth.tar (MSE models)
     max_quality: ClassVar[int] = 8
     options: ClassVar[dict[str, Any]] = {"qualities": [], "weights": ""}
+    option_types: ClassVar[dict[str, type]] = {"qualities": int}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each model's quality range (1..max_quality) is the declared range of `qualities`."""
+        super().__init_subclass__(**kwargs)
+        if "option_ranges" not in cls.__dict__:
+            cls.option_ranges = {"qualities": (1, cls.max_quality)}
 
     @classmethod
     def fetch_command(cls) -> str:

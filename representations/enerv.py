@@ -116,6 +116,13 @@ class ENeRVMethod(MethodPlugin):
         "grid_w": 16,
         "strides": [],
     }
+    option_ranges: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "pe_b": (1.0, None), "pe_l": (1, None), "xy_l": (1, None), "tm_l": (1, None), "stem_dim": (1, None),
+        "block_dim": (1, None), "mlp_dim": (1, None), "dim_head": (1, None), "t_dim": (1, None),
+        "fc_dim": (1, None), "lower_width": (1, None), "heads": (1, None), "expansion": (0.01, None),
+        "reduction": (1, None), "grid_w": (1, None), "strides": (1, None),
+    }
+    option_types: ClassVar[dict[str, type]] = {"strides": int}
 
     @classmethod
     def plan(cls, frames: int, height: int, width: int, size: int | str, options: dict[str, Any]) -> dict:

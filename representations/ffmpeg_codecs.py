@@ -69,6 +69,20 @@ class FFmpegCodec(MethodPlugin):
     crf_range: ClassVar[tuple[int, int]] = (0, 51)
     ladders: ClassVar[dict[str, list[int]]] = {}
     options: ClassVar[dict[str, Any]] = {"preset": "medium", "tune": "", "crfs": [], "keyint": 0, "threads": 0}
+    option_types: ClassVar[dict[str, type]] = {"crfs": int}
+    #: encoder speed presets; `tune` values (the empty string: none)
+    presets: ClassVar[tuple[str, ...]] = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                                          "slower", "veryslow", "placebo")
+    tunes: ClassVar[tuple[str, ...]] = ("", "psnr", "ssim", "grain", "fastdecode", "zerolatency", "film",
+                                        "animation", "stillimage")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Declarations from each encoder's own CRF range, presets and tunes (subclasses may set their own)."""
+        super().__init_subclass__(**kwargs)
+        if "option_ranges" not in cls.__dict__:
+            cls.option_ranges = {"crfs": cls.crf_range, "keyint": (0, None), "threads": (0, None)}
+        if "option_choices" not in cls.__dict__:
+            cls.option_choices = {"preset": cls.presets, "tune": cls.tunes}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -157,6 +171,7 @@ class X265Method(FFmpegCodec):
     muxer = "hevc"
     suffix = ".265"
     ladders = _X26X
+    tunes = ("", "psnr", "ssim", "grain", "fastdecode", "zerolatency", "animation")
 
     @classmethod
     def encoder_args(cls, crf: int, o: dict[str, Any]) -> list[str]:
@@ -172,6 +187,8 @@ class SVTAV1Method(FFmpegCodec):
     crf_range = (1, 63)
     ladders = {"smoke": [63, 50, 35], "cpu": [63, 57, 51, 45, 39, 33, 27], "paper": [63, 56, 49, 42, 35, 28, 21]}
     options: ClassVar[dict[str, Any]] = {"preset": "8", "tune": "", "crfs": [], "keyint": 0, "threads": 0}
+    presets = tuple(str(i) for i in range(14))  # SVT-AV1 presets 0 (slowest) .. 13
+    tunes = ("",)  # not passed to SVT-AV1
 
     @classmethod
     def encoder_args(cls, crf: int, o: dict[str, Any]) -> list[str]:

@@ -69,6 +69,11 @@ class HNeRVMethod(MethodPlugin):
         "lower_width": 12,
         "strides": [],  # empty: chosen from the frame size so that the grid is embed_hw
     }
+    option_ranges: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "embed_dim": (1, None), "embed_hw": (1, None), "enc_dim": (1, None), "kmin": (1, None), "kmax": (1, None),
+        "reduce": (1.0, None), "lower_width": (1, None), "strides": (1, None),
+    }
+    option_types: ClassVar[dict[str, type]] = {"strides": int}
 
     @classmethod
     def plan(cls, frames: int, height: int, width: int, size: int | str, options: dict[str, Any]) -> dict:

@@ -91,6 +91,12 @@ class NeRVMethod(MethodPlugin):
         "grid_w": 16,
         "strides": [],  # empty: chosen from the frame size (see nerv_grid)
     }
+    option_ranges: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "pe_b": (1.0, None), "pe_l": (1, None), "stem_dim": (1, None), "base_fc_dim": (1, None),
+        "expansion": (0.01, None), "reduction": (1, None), "lower_width": (1, None), "grid_w": (1, None),
+        "strides": (1, None),
+    }
+    option_types: ClassVar[dict[str, type]] = {"strides": int}
 
     @classmethod
     def plan(cls, frames: int, height: int, width: int, size: int | str, options: dict[str, Any]) -> dict:

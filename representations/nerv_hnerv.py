@@ -68,6 +68,11 @@ class NeRVHNeRVMethod(MethodPlugin):
         "lower_width": 12,
         "strides": [],
     }
+    option_ranges: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "pe_b": (1.0, None), "pe_l": (1, None), "grid_w": (1, None), "max_stages": (1, None), "kernel": (1, None),
+        "reduce": (1.0, None), "lower_width": (1, None), "strides": (1, None),
+    }
+    option_types: ClassVar[dict[str, type]] = {"strides": int}
 
     @classmethod
     def plan(cls, frames: int, height: int, width: int, size: int | str, options: dict[str, Any]) -> dict:

@@ -32,8 +32,13 @@ def write_frames(frames: Any, out: Path, fmt: str) -> list[Path]:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
+    from nvbench import checks
     from nvbench.compress.nvb import timed_decode
 
+    checks.existing_file("decode", args.file)
+    checks.int_at_least("--threads", args.threads, 1)
+    checks.check_device("--device", args.device)
+    checks.writable_folder("--output", args.output, create=True)
     frames, setup, seconds = timed_decode(args.file, args.device, threads=args.threads)
     paths = write_frames(frames, Path(args.output), args.format)
     digest = hashlib.sha256(frames.tobytes()).hexdigest()

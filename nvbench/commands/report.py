@@ -13,10 +13,16 @@ DEFAULT_OUT = "reports/index.html"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from nvbench import checks
     from nvbench.report.build import build_context, write_html
     from nvbench.report.export import write_rd_json, write_tables
 
+    checks.existing_folder("--results", args.results)
     out = Path(args.out)
+    if out.is_dir():
+        raise checks.CheckError(f"--out {out}: is a folder; name the HTML file to write, e.g. {out / 'index.html'}")
+    if args.format != "text" or not args.no_export:
+        checks.writable_folder("--out", out.parent, create=True)
     if args.format == "text":
         from nvbench.report.text import render_text
 

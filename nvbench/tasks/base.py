@@ -75,29 +75,25 @@ class Task:
     needs_any: ClassVar[frozenset[str]] = frozenset()
     #: whether the task trains a representation (so it needs a size and a recipe)
     trains: ClassVar[bool] = True
-    #: allowed values of options that take one of a few words
-    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: option declarations beside the defaults (nvbench/options.py): allowed values, inclusive
+    #: (lo, hi) ranges (None = open; list options: each item), item types of list options
+    option_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    option_ranges: ClassVar[dict[str, tuple[Any, Any]]] = {}
+    option_types: ClassVar[dict[str, type]] = {}
     #: (key, header, digits) columns of the CLI's table for this task (None: the default columns)
     table_columns: ClassVar[list[tuple[str, str, int]] | None] = None
 
     @classmethod
     def coerce_option(cls, key: str, value: Any) -> Any:
-        """One `--set KEY=VALUE` for this task: a known key, converted to the default's type and
-        checked against `option_choices` (the runner calls this while expanding jobs)."""
-        from nvbench.errors import NvbenchError, UnknownNameError
-        from nvbench.methods import _coerce
+        """One `--set KEY=VALUE` for this task: a known key, parsed and checked against its
+        declaration (type, range, choices); the runner calls this while expanding jobs."""
+        from nvbench.errors import UnknownNameError
+        from nvbench.options import check_option
 
         if key not in cls.options:
             raise UnknownNameError(f"option of task {cls.name}", key, cls.options)
-        value = _coerce(key, value, cls.options[key])
-        choices = cls.option_choices.get(key)
-        if choices and value not in choices:
-            import difflib
-
-            close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.4)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise NvbenchError(f"task {cls.name}: {key}={value!r} is not one of {', '.join(choices)}{hint}")
-        return value
+        return check_option(f"task {cls.name}", key, value, cls.options[key], cls.option_choices.get(key),
+                            cls.option_ranges.get(key), cls.option_types)
 
     @classmethod
     def resolve_options(cls, overrides: dict[str, Any] | None) -> dict[str, Any]:

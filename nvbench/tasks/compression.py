@@ -48,6 +48,9 @@ class CompressionTask(Task):
     }
     option_choices: ClassVar[dict[str, tuple[str, ...]]] = {"coder": ("range", "huffman"),
                                                             "pipeline": ("own", "shared")}
+    option_ranges: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "bits": (1, 16), "embed_bits": (0, 16), "prune": (0.0, 0.99), "finetune_epochs": (-1, None),
+    }
     table_columns = RD_COLUMNS
 
     # -- runner and CLI hooks ----------------------------------------------------------------

@@ -26,6 +26,7 @@ class InpaintingTask(Task):
     needs_any = frozenset({REPRESENTATION, INPAINT})
     options: ClassVar[dict[str, Any]] = {"mask": "disperse", "box": 0, "mask_dir": "", "ms_ssim": True}
     option_choices: ClassVar[dict[str, tuple[str, ...]]] = {"mask": ("disperse", "central", "object")}
+    option_ranges: ClassVar[dict[str, tuple[Any, Any]]] = {"box": (0, None)}  # 0: the paper's side
     table_columns: ClassVar[list[tuple[str, str, int]]] = [
         ("method", "method", 0), ("mask", "mask", 0), ("mask_side_px", "box px", 0), ("mask_fraction", "masked", 4),
         ("size_target", "size", 0), ("params", "params", 0), ("epoch", "epoch", 0), ("psnr", "PSNR", 2),
