@@ -87,6 +87,30 @@ class HNeRVDecoderNet(nn.Module):
         return tanh_unit_(blocks_then_head(self.blocks, self.head, gelu_(self.stem(emb))))
 
 
+@torch.no_grad()
+def all_embeddings(encoder: nn.Module, frames: int, frames_of: Any) -> torch.Tensor:
+    """The encoder's embeddings of every frame (N,d,h,w), float32, in batches of 16 frames."""
+    embs = []
+    for s in range(0, frames, 16):
+        idx = torch.arange(s, min(frames, s + 16))
+        embs.append(encoder(frames_of(idx)).float().contiguous())
+    return torch.cat(embs)
+
+
+@torch.no_grad()
+def neighbour_embeddings(encoder: nn.Module, idx: torch.Tensor, frames_of: Any,
+                         train_indices: list[int]) -> torch.Tensor:
+    """For each held-out index, the mean of the embeddings of its nearest trained neighbours (one
+    neighbour at the ends): what the stored representation alone allows for a frame it lacks."""
+    trained = sorted(train_indices)
+    embs = []
+    for i in idx.tolist():
+        lower = [t for t in trained if t < i][-1:]
+        upper = [t for t in trained if t > i][:1]
+        embs.append(encoder(frames_of(torch.as_tensor(lower + upper))).mean(0, keepdim=True))
+    return torch.cat(embs)
+
+
 class HNeRV(NeuralRepresentation):
     hybrid = True
 
@@ -113,26 +137,14 @@ class HNeRV(NeuralRepresentation):
         if variant == "encode-frame":
             return self.decoder(self.encoder(frames_of(idx)))
         if variant == "interp-embed":
-            trained = sorted(train_indices)
-            embs = []
-            for i in idx.tolist():
-                lower = [t for t in trained if t < i][-1:]
-                upper = [t for t in trained if t > i][:1]
-                nb = torch.as_tensor(lower + upper)
-                embs.append(self.encoder(frames_of(nb)).mean(0, keepdim=True))
-            return self.decoder(torch.cat(embs))
+            return self.decoder(neighbour_embeddings(self.encoder, idx, frames_of, train_indices))
         return super().interpolate(variant, idx, frames_of, train_indices)
 
     @torch.no_grad()
     def export(self, frames_of: Any = None) -> HNeRVDecoder:
-        n = self.config["frames"]
-        embs = []
-        for s in range(0, n, 16):
-            idx = torch.arange(s, min(n, s + 16))
-            embs.append(self.encoder(frames_of(idx)).float().contiguous())
         dec = HNeRVDecoder(self.config)
         dec.net.load_state_dict(self.decoder.state_dict())
-        dec.embeddings.copy_(torch.cat(embs).to(dec.embeddings.device))
+        dec.embeddings.copy_(all_embeddings(self.encoder, self.config["frames"], frames_of).to(dec.embeddings.device))
         return dec.to(next(self.parameters()).device)
 
 
