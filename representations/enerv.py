@@ -1,4 +1,4 @@
-"""E-NeRV (Li et al., ECCV 2022) as its official code defines it (SPEC §1.2).
+"""E-NeRV (Li et al., ECCV 2022) as its official code defines it (docs/methods/enerv.md).
 
 Temporal code PE(t) -> MLP(512 -> 256); spatial tokens from the PE of a fixed gh x gw grid ->
 Linear(256), attention block 1 (1 head), x temporal code, attention block 2 (8 heads), no

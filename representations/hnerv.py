@@ -1,5 +1,5 @@
 """HNeRV (Chen et al., CVPR 2023): ConvNeXt encoder -> 16x2x4 embedding per frame -> NeRV-like
-decoder with kernels 1,3,5,5,5 and channel reduction r = 1.2 (SPEC §1.3, §2).
+decoder with kernels 1,3,5,5,5 and channel reduction r = 1.2 (docs/methods/hnerv.md).
 
 The stored representation is the decoder (head included) plus the embeddings; the encoder
 only serves encoding and is not counted.
@@ -41,7 +41,7 @@ def hnerv_decoder_params(d: int, c2: int, strides, kernels, widths, head: bool) 
 
 
 def hnerv_fc_dim(budget: int, embed_param: int, d: int, strides, kernels, reduce: float) -> int:
-    """c2 from HNeRV's quadratic a*x^2 + b*x - D = 0 (first layer budgeted as 3x3, SPEC §1.3)."""
+    """c2 from HNeRV's quadratic a*x^2 + b*x - D = 0 (first layer budgeted as 3x3; docs/methods/hnerv.md)."""
     rho = 1.0 / reduce
     a = rho * sum(rho ** (2 * i) * s * s * k * k for i, (s, k) in enumerate(zip(strides, kernels)))
     b = d * 9

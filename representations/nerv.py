@@ -1,4 +1,4 @@
-"""NeRV (Chen et al., NeurIPS 2021) as its paper and official code define it (SPEC §1.1).
+"""NeRV (Chen et al., NeurIPS 2021) as its paper and official code define it (docs/methods/nerv.md).
 
 Frame index t = i/N -> positional encoding (b = 1.25, l = 80, interleaved sin/cos, computed in
 float64) -> MLP stem 2l -> 512 -> gh*gw*fc_dim -> NeRV blocks (conv 3x3 -> PixelShuffle -> GELU)

@@ -1,10 +1,10 @@
-"""The NeRV baseline as used inside the HNeRV codebase (SPEC §1.3, "NeRV baseline"): the model
+"""The NeRV baseline as used inside the HNeRV codebase (docs/methods/nerv-hnerv.md): the model
 behind the NeRV rows of the HNeRV paper's tables, so comparisons against that paper use it.
 
 `--embed pe_1.25_80 --fc_hw 8_16 --dec_strds 5 4 2 2 --ks 0_3_3 --reduce 2 --lower_width 12`:
 PE [all sin, all cos] -> one 1x1 conv to fc_dim*8*16 -> 4 NeRV blocks (3x3) -> 3x3 head, sized by
 HNeRV's quadratic (fc_param = 8*16, b = 2l*128), which ignores the lower-width clamp: at 0.35M
-the model really has 381,312 decoder parameters (SPEC §1.3). `params` counts what is stored
+the model really has 381,312 decoder parameters (docs/methods/nerv-hnerv.md). `params` counts what is stored
 (head included); `params_paper` is HNeRV's count (head excluded).
 """
 

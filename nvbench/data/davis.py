@@ -45,7 +45,7 @@ RES = "Full-Resolution"
 ARCHIVE = "DAVIS-2017-trainval-Full-Resolution.zip"
 URL = f"https://data.vision.ee.ethz.ch/csergi/share/davis/{ARCHIVE}"
 COLOUR = "JPEG (JFIF: BT.601 full range) decoded by Pillow"
-# published DAVIS-2017 counts, unverified here (SPEC §8.3): the prepared ones replace them
+# DAVIS-2017 frame counts as commonly listed, not verified here: the prepared ones replace them
 _FRAMES = {"bike-packing": 69, "blackswan": 50, "bmx-trees": 80, "breakdance": 84, "camel": 90,
            "car-roundabout": 75, "car-shadow": 40, "cows": 104, "dance-twirl": 90, "dog": 60}
 

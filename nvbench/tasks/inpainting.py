@@ -1,4 +1,4 @@
-"""Inpainting (SPEC §6): train on masked frames with the loss on known pixels only.
+"""Inpainting (docs/tasks.md): train on masked frames with the loss on known pixels only.
 
 The encoder of a hybrid method sees the masked frame (missing pixels set to 0, as the official
 HNeRV code does) and its stored embeddings are computed from masked frames too. Masks:

@@ -1,4 +1,4 @@
-"""Interpolation (internal generalisation, SPEC §5): train on every other frame, test on the rest.
+"""Interpolation (internal generalisation; docs/tasks.md): train on every other frame, test on the rest.
 
 The split follows the official HNeRV `--data_split a_b_c`: frame k trains when k mod c < a and
 is held out when k mod c >= b; the paper's every-other-frame split is 1_1_2 ("even"). Seen and

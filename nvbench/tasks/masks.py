@@ -63,7 +63,7 @@ def disperse_side(height: int) -> int:
 def disperse_mask(height: int, width: int, side: int | None = None) -> tuple[np.ndarray, int]:
     """Five square boxes centred at (H/2, W/2) and the four quarter points (H/4 or 3H/4, W/4 or
     3W/4), centres integer-truncated and each box [c - side//2, c - side//2 + side) as in the
-    official HNeRV code (SPEC §6)."""
+    official HNeRV code (docs/tasks.md, inpainting)."""
     side = disperse_side(height) if not side else int(side)
     m = np.zeros((height, width), dtype=bool)
     centres = [(height // 2, width // 2), (height // 4, width // 4), (height // 4, 3 * width // 4),
@@ -75,7 +75,7 @@ def disperse_mask(height: int, width: int, side: int | None = None) -> tuple[np.
 
 
 def central_mask(height: int, width: int) -> np.ndarray:
-    """One box of (H/4) x (W/4) at the centre (Boosting-NeRV's "center" mask, SPEC §6)."""
+    """One box of (H/4) x (W/4) at the centre (Boosting-NeRV's "center" mask; docs/tasks.md)."""
     bh, bw = max(1, height // 4), max(1, width // 4)
     top, left = (height - bh) // 2, (width - bw) // 2
     m = np.zeros((height, width), dtype=bool)
