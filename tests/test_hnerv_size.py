@@ -1,4 +1,4 @@
-"""HNeRV's size formula against SPEC §1.3 and the built network's real parameter counts."""
+"""HNeRV's size formula against docs/methods/hnerv.md and the built network's real parameter counts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from nvbench.errors import SizeError
 from representations.hnerv import HNeRVMethod
 from representations.strides import split_strides
 
-SPEC_TABLE = [  # size, c2, widths, decoder (no head), decoder + embed
+PAPER_TABLE = [  # size, c2, widths, decoder (no head), decoder + embed
     (350_000, 32, [27, 22, 18, 15, 12], 312_503, 329_399),
     (750_000, 48, [40, 33, 28, 23, 19], 718_740, 735_636),
     (1_500_000, 68, [57, 48, 40, 33, 28], 1_487_517, 1_504_413),
@@ -16,7 +16,7 @@ SPEC_TABLE = [  # size, c2, widths, decoder (no head), decoder + embed
 ]
 
 
-@pytest.mark.parametrize("size,c2,widths,decoder,total", SPEC_TABLE)
+@pytest.mark.parametrize("size,c2,widths,decoder,total", PAPER_TABLE)
 def test_paper_ladder_matches_spec(size, c2, widths, decoder, total):
     p = HNeRVMethod.plan(132, 640, 1280, size, {})
     assert p["strides"] == [5, 4, 4, 2, 2] and p["kernels"] == [1, 3, 5, 5, 5]

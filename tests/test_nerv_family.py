@@ -1,4 +1,4 @@
-"""NeRV, nerv-hnerv, E-NeRV and the autoencoder: sizes against SPEC §1, the stored count equal to
+"""NeRV, nerv-hnerv, E-NeRV and the autoencoder: sizes against docs/methods/, the stored count equal to
 the plan's, size floors, positional encoding, index normalisation and the interpolation contract."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def test_nerv_paper_sizes_at_l40(name, fc, expected):
     assert cfg["width_scaled"] is False
     if name == "nerv-s":  # the torch module has exactly that many parameters
         assert trainable(NeRVMethod.build(cfg)) == expected
-    # l = 80 adds 40 * 2 * 512 weights (SPEC: NeRV-S = 3,242,865)
+    # l = 80 adds 40 * 2 * 512 weights (NeRV-S = 3,242,865; docs/methods/nerv.md)
     assert NeRVMethod.plan(N, 720, 1280, name, {})["params"] == expected + 40_960
 
 

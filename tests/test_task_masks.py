@@ -27,7 +27,7 @@ def test_disperse_boxes_at_paper_positions():
     for cy, cx in [(240, 480), (120, 240), (120, 720), (360, 240), (360, 720)]:
         assert m[cy - 25 : cy + 25, cx - 25 : cx + 25].all()
         assert not m[cy - 26, cx] and not m[cy + 25, cx]
-    # the masked input's PSNR bound of SPEC §6: MSE <= masked fraction
+    # the masked input's PSNR bound (docs/tasks.md, inpainting): MSE <= masked fraction
     assert -10 * math.log10(m.mean()) == pytest.approx(15.67, abs=0.01)
 
 
