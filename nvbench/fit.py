@@ -7,7 +7,6 @@ models/<train-key>/, with a checkpoint that lets a killed run resume.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import torch
 from nvbench.jobs import digest
 from nvbench.nn import Decoder, NeuralRepresentation
 from nvbench.results import write_json_atomic
+from nvbench.safeload import load_cached_model, read_json_dict
 from nvbench.tasks.base import TaskContext
 from nvbench.train import (
     FrameSource,
@@ -96,10 +96,10 @@ def fit_representation(
     seed_everything(ctx.job.seed)
     model = ctx.method.build(config)
     meta_path, model_path = folder / "meta.json", folder / "model.pt"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() and model_path.is_file() else None
+    meta = read_json_dict(meta_path) if meta_path.is_file() and model_path.is_file() else None
     wanted_evals = sorted(set(eval_epochs))
-    if meta is not None and (not wanted_evals or meta.get("eval_epochs") == wanted_evals):
-        model.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
+    if meta is not None and (not wanted_evals or meta.get("eval_epochs") == wanted_evals) \
+            and load_cached_model(model, model_path, device):  # refused / corrupted: one line, trained again
         model.to(device).eval()
         result = TrainResult(**meta["result"])
         reused = True

@@ -79,9 +79,15 @@ class Store:
         out = []
         for path in sorted(self.jobs_dir.glob("*.json")) if self.jobs_dir.is_dir() else []:
             try:
-                out.append((path, json.loads(path.read_text()), ""))
+                payload = json.loads(path.read_text())
             except (OSError, ValueError) as exc:
                 out.append((path, None, f"unreadable: {exc}"))
+                continue
+            if not isinstance(payload, dict) or not isinstance(payload.get("records", []), list) or \
+                    not all(isinstance(r, dict) for r in payload.get("records", [])):
+                out.append((path, None, "not a job result (JSON of another shape)"))
+                continue
+            out.append((path, payload, ""))
         return out
 
     def records(self) -> list[dict[str, Any]]:

@@ -169,6 +169,18 @@ def load_video(job: Job):
     return _VIDEO_CACHE[key]
 
 
+def method_provenance(method: Any, job: Job) -> dict[str, Any]:
+    """What a method adds to its job's provenance (codecs: the ffmpeg build, the encoder's version
+    and SIMD level, its threads and coding conditions), via its optional `job_provenance` hook."""
+    hook = getattr(method, "job_provenance", None)
+    if not callable(hook):
+        return {}
+    try:
+        return dict(hook(job.method_options))
+    except NvbenchError as exc:
+        return {"method_provenance_error": str(exc)}
+
+
 def run_job(job: Job, store: Store, device: str = "cpu", progress: Callable | None = None,
             channels_last: bool = True, write: bool = True) -> dict[str, Any]:
     """Run one job and write its JSON (records + provenance) atomically (`write=False`: only
@@ -228,6 +240,7 @@ def run_job(job: Job, store: Store, device: str = "cpu", progress: Callable | No
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "pid": os.getpid(),
             "host": socket.gethostname(),
+            **method_provenance(method, job),
         },
     }
     if write:
@@ -359,9 +372,17 @@ def _read_finished(store: Store, key: str) -> dict[str, Any] | None:
     if not store.has(key):
         return None
     try:
-        return store.read(key)
+        payload = store.read(key)
     except (OSError, ValueError):
         return None  # an unreadable file (e.g. copied half) counts as not finished
+    records = payload.get("records") if isinstance(payload, dict) else None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        import sys
+
+        print(f"nvbench: {store.job_path(key)}: not a job result (JSON of another shape); skipped, the job "
+              "runs again", file=sys.stderr, flush=True)
+        return None
+    return payload
 
 
 class Heartbeat:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from nvbench.recipe import Recipe
+from nvbench.safeload import load_checkpoint
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -247,8 +248,8 @@ def train(
     grad_clip = float(getattr(recipe, "grad_clip", 0.0) or 0.0)  # global gradient-norm clip; 0 = none
 
     start_epoch, elapsed = 0, 0.0
-    if settings.checkpoint is not None and settings.checkpoint.is_file():
-        state = torch.load(settings.checkpoint, map_location=device, weights_only=False)  # our own file
+    state = load_checkpoint(settings.checkpoint, device)  # tensors and plain data only (nvbench/safeload.py)
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
