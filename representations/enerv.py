@@ -4,7 +4,8 @@ Temporal code PE(t) -> MLP(512 -> 256); spatial tokens from the PE of a fixed gh
 Linear(256), attention block 1 (1 head), x temporal code, attention block 2 (8 heads), no
 LayerNorm, Linear -> fc_dim map; before every stage InstanceNorm + a temporal affine
 modulation from a second PE branch; stage 0 is the up-block (conv -> PixelShuffle -> conv);
-1x1 head with sigmoid. t = i/(N-1).
+1x1 head with sigmoid. t = i/(N-1). The three positional encodings (t, the token grid, the
+modulation's t) are computed in float32 as E-NeRV's code does (`pe_precision`).
 
 Sizes: `--size released` is cfgs/E-NeRV-bunny.yaml (12,490,314 trainable parameters at
 720x1280; E-NeRV's main.py also counts the 288 values of the fixed token grid: 12,490,602).
@@ -21,7 +22,7 @@ from typing import Any, ClassVar
 from nvbench.errors import NvbenchError
 from nvbench.methods import REPRESENTATION, MethodPlugin
 from nvbench.recipe import NERV_RECIPE
-from representations.nerv import nerv_grid
+from representations.nerv import PE_PRECISIONS, checked_pe_precision, nerv_grid
 
 #: the widths that scale together (released values)
 WIDTHS = ("stem_dim", "block_dim", "mlp_dim", "dim_head", "t_dim", "fc_dim", "lower_width")
@@ -92,13 +93,15 @@ class ENeRVMethod(MethodPlugin):
     name = "enerv"
     model_class = "representations.enerv_net:ENeRV"
     decoder_class = "representations.enerv_net:ENeRVDecoder"
-    version = "1"
+    version = "2"  # 2: the positional encodings in float32 as E-NeRV's code (1: float64)
     description = ("E-NeRV: temporal + spatial (9x16 token, 2 attention blocks) codes, temporal modulation per "
                    "stage, up-block stage 0, sigmoid head; sizes by one width factor (`released` = 12.49M)")
     capabilities = frozenset({REPRESENTATION})
     recipe = NERV_RECIPE  # E-NeRV's recipe is NeRV's: Fusion6, Adam(0.5, 0.999), lr 5e-4, 20% warm-up, batch 1
     index_normalisation = "i/(N-1)"
+    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {"pe_precision": tuple(PE_PRECISIONS)}
     options: ClassVar[dict[str, Any]] = {
+        "pe_precision": "float32",  # E-NeRV's code: index, token grid, angles and sin/cos in float32
         "pe_b": 1.25,
         "pe_l": 80,
         "xy_l": 80,
@@ -159,6 +162,7 @@ class ENeRVMethod(MethodPlugin):
         return {
             "frames": frames, "height": height, "width": width,
             "pe_b": o["pe_b"], "pe_l": o["pe_l"], "xy_l": o["xy_l"], "tm_l": o["tm_l"], "index_norm": "i/(N-1)",
+            "pe_precision": checked_pe_precision(cls.name, o["pe_precision"]),
             **w, "heads": list(o["heads"]), "expansion": o["expansion"], "reduction": o["reduction"],
             "fc_hw": [gh, gw], "strides": list(strides),
             "width_scaled": f != 1.0, "width_scale": round(f, 6), "named_size": size if isinstance(size, str) else None,

@@ -14,6 +14,7 @@ from representations.nerv_net import (
     IndexRepresentation,
     NeRVBlock,
     normalised_index,
+    pe_precision,
     positional_encoding,
 )
 
@@ -98,10 +99,12 @@ class ENeRVNet(nn.Module):
                                     nn.Linear(c["stem_dim"], blk), nn.GELU())
         # the fixed token grid (x = i/gh, y = j/gw) and its PE: recomputed, never stored
         # on the CPU explicitly: .nvb decoding builds a shape-only skeleton under torch.device("meta")
-        ys, xs = torch.meshgrid(torch.arange(gh, dtype=torch.float64, device="cpu") / gh,
-                                torch.arange(gw, dtype=torch.float64, device="cpu") / gw, indexing="ij")
-        xy_pe = torch.cat([positional_encoding(ys.flatten(), c["pe_b"], c["xy_l"]),
-                           positional_encoding(xs.flatten(), c["pe_b"], c["xy_l"])], dim=1)
+        prec = self.pe_precision = pe_precision(c)
+        grid_dtype = torch.float32 if prec == "float32" else torch.float64  # [E]: torch.arange(h) / h
+        ys, xs = torch.meshgrid(torch.arange(gh, dtype=grid_dtype, device="cpu") / gh,
+                                torch.arange(gw, dtype=grid_dtype, device="cpu") / gw, indexing="ij")
+        xy_pe = torch.cat([positional_encoding(ys.flatten(), c["pe_b"], c["xy_l"], precision=prec),
+                           positional_encoding(xs.flatten(), c["pe_b"], c["xy_l"], precision=prec)], dim=1)
         self.register_buffer("xy_pe", xy_pe, persistent=False)
         self.stem_xy = nn.Sequential(nn.Linear(4 * c["xy_l"], blk), nn.GELU())
         h1, h2 = c["heads"]
@@ -121,8 +124,9 @@ class ENeRVNet(nn.Module):
         c = self.config
         dev = self.head.weight.device
         t = normalised_index(idx, c["frames"], "i/(N-1)")
-        t_emb = self.stem_t(positional_encoding(t, c["pe_b"], c["pe_l"]).to(dev))  # (B, blk)
-        t_man = self.t_branch(positional_encoding(t, c["pe_b"], c["tm_l"]).to(dev))  # (B, td)
+        prec = self.pe_precision
+        t_emb = self.stem_t(positional_encoding(t, c["pe_b"], c["pe_l"], precision=prec).to(dev))  # (B, blk)
+        t_man = self.t_branch(positional_encoding(t, c["pe_b"], c["tm_l"], precision=prec).to(dev))  # (B, td)
         tokens = self.trans1(self.stem_xy(self.xy_pe.to(dev)).unsqueeze(0).expand(len(t_emb), -1, -1))
         tokens = self.toconv(self.trans2(tokens * t_emb.unsqueeze(1)))  # (B, gh*gw, fc)
         gh, gw = c["fc_hw"]

@@ -1,8 +1,8 @@
 """NeRV (Chen et al., NeurIPS 2021) as its paper and official code define it (docs/methods/nerv.md).
 
-Frame index t = i/N -> positional encoding (b = 1.25, l = 80, interleaved sin/cos, computed in
-float64) -> MLP stem 2l -> 512 -> gh*gw*fc_dim -> NeRV blocks (conv 3x3 -> PixelShuffle -> GELU)
--> 1x1 head -> (tanh+1)/2. The whole network is the stored representation.
+Frame index t = i/N -> positional encoding (b = 1.25, l = 80, interleaved sin/cos, in float32 as
+NeRV's code computes it: `pe_precision`) -> MLP stem 2l -> 512 -> gh*gw*fc_dim -> NeRV blocks
+(conv 3x3 -> PixelShuffle -> GELU) -> 1x1 head -> (tanh+1)/2. The whole network is the stored representation.
 
 Sizes: at and above NeRV-S (fc_dim 26) the paper's family applies (stem 512, lower width 96,
 fc_dim grows: NeRV-S/M/L = 26/58/112). Below NeRV-S every width (stem, fc_dim, every stage width) is
@@ -21,6 +21,22 @@ from nvbench.recipe import NERV_RECIPE
 from representations.strides import prime_factors, split_strides
 
 NAMED_FC_DIM = {"nerv-s": 26, "nerv-m": 58, "nerv-l": 112}  # README Bunny commands (9_16_C)
+
+#: how a NeRV-family positional encoding is computed (representations/nerv_net.py implements them).
+#: At the high levels (b^79 pi ~ 1e8 rad) float32 and float64 angles are unrelated numbers, so
+#: each method uses its official code's arithmetic, in training and decoding alike.
+PE_PRECISIONS = {
+    "float32": "index, angles (t * b^i) * pi and sin/cos in float32 (NeRV's and E-NeRV's code)",
+    "float32-freq": "float64 index times float32 frequencies b^i * pi, sin/cos in float64 (HNeRV's code)",
+    "float64": "everything in float64 (nvbench's nerv, nerv-hnerv and enerv before version 2)",
+}
+
+
+def checked_pe_precision(method: str, value: object) -> str:
+    """The `pe_precision` option, validated (one line naming the allowed values)."""
+    if value not in PE_PRECISIONS:
+        raise NvbenchError(f"{method}: pe_precision={value!r} is not one of {', '.join(PE_PRECISIONS)}")
+    return str(value)
 
 
 def nerv_grid(height: int, width: int, grid_w: int, strides: list[int] | tuple[int, ...] = (),
@@ -74,15 +90,17 @@ class NeRVMethod(MethodPlugin):
     name = "nerv"
     model_class = "representations.nerv_net:NeRV"
     decoder_class = "representations.nerv_net:NeRVDecoder"
-    version = "1"
+    version = "2"  # 2: the positional encoding in float32 as NeRV's code (1: float64)
     description = ("NeRV: index -> PE(1.25, 80) -> MLP -> NeRV blocks (conv3x3, PixelShuffle, GELU) -> 1x1 head "
                    "(the NeRV paper's model; HNeRV-paper comparisons use nerv-hnerv)")
     capabilities = frozenset({REPRESENTATION})
     recipe = NERV_RECIPE
     index_normalisation = "i/N"
+    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {"pe_precision": tuple(PE_PRECISIONS)}
     options: ClassVar[dict[str, Any]] = {
         "pe_b": 1.25,
         "pe_l": 80,  # paper default; the README Bunny commands use 40
+        "pe_precision": "float32",  # NeRV's code (PE_PRECISIONS)
         "stem_dim": 512,
         "base_fc_dim": 26,  # NeRV-S: the family below it is NeRV-S with every width scaled
         "expansion": 1.0,
@@ -146,6 +164,7 @@ class NeRVMethod(MethodPlugin):
         return {
             "frames": frames, "height": height, "width": width,
             "pe_b": o["pe_b"], "pe_l": o["pe_l"], "index_norm": "i/N",
+            "pe_precision": checked_pe_precision(cls.name, o["pe_precision"]),
             "stem_dim": stem, "fc_dim": fc, "fc_hw": [gh, gw], "strides": list(strides),
             "expansion": o["expansion"], "reduction": o["reduction"], "lower_width": lower, "widths": widths,
             "width_scaled": scale < 1.0, "width_scale": round(scale, 6),

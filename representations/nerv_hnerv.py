@@ -2,7 +2,8 @@
 behind the NeRV rows of the HNeRV paper's tables, so comparisons against that paper use it.
 
 `--embed pe_1.25_80 --fc_hw 8_16 --dec_strds 5 4 2 2 --ks 0_3_3 --reduce 2 --lower_width 12`:
-PE [all sin, all cos] -> one 1x1 conv to fc_dim*8*16 -> 4 NeRV blocks (3x3) -> 3x3 head, sized by
+PE [all sin, all cos] (HNeRV's arithmetic: float64 index x float32 frequencies, `pe_precision`)
+-> one 1x1 conv to fc_dim*8*16 -> 4 NeRV blocks (3x3) -> 3x3 head, sized by
 HNeRV's quadratic (fc_param = 8*16, b = 2l*128), which ignores the lower-width clamp: at 0.35M
 the model really has 381,312 decoder parameters (docs/methods/nerv-hnerv.md). `params` counts what is stored
 (head included); `params_paper` is HNeRV's count (head excluded).
@@ -16,7 +17,7 @@ from typing import Any, ClassVar
 from nvbench.errors import NvbenchError
 from nvbench.methods import REPRESENTATION, MethodPlugin
 from nvbench.recipe import HNERV_RECIPE
-from representations.nerv import nerv_grid
+from representations.nerv import PE_PRECISIONS, checked_pe_precision, nerv_grid
 
 
 def hnerv_nerv_widths(fc_dim: int, n: int, reduce: float, lower_width: int) -> list[int]:
@@ -52,15 +53,17 @@ class NeRVHNeRVMethod(MethodPlugin):
     name = "nerv-hnerv"
     model_class = "representations.nerv_net:NeRVHNeRV"
     decoder_class = "representations.nerv_net:NeRVHNeRVDecoder"
-    version = "1"
+    version = "2"  # 2: the positional encoding's arithmetic as HNeRV's code (1: float64)
     description = ("NeRV baseline as used inside the HNeRV codebase (PE 1.25_80, 1x1 stem, 8x16 grid, 3x3 blocks, "
                    "r=2, floor 12, 3x3 head); comparisons against the HNeRV paper's NeRV rows use this one")
     capabilities = frozenset({REPRESENTATION})
     recipe = HNERV_RECIPE  # the HNeRV code trains its NeRV baseline with HNeRV's flags (L2, lr 1e-3, batch 2)
     index_normalisation = "i/N"
+    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {"pe_precision": tuple(PE_PRECISIONS)}
     options: ClassVar[dict[str, Any]] = {
         "pe_b": 1.25,
         "pe_l": 80,
+        "pe_precision": "float32-freq",  # HNeRV's code: float64 index x float32 b^i*pi, float64 sin/cos
         "grid_w": 16,
         "max_stages": 4,  # 5,4,2,2 at 640x1280
         "kernel": 3,
@@ -93,6 +96,7 @@ class NeRVHNeRVMethod(MethodPlugin):
         return {
             "frames": frames, "height": height, "width": width,
             "pe_b": o["pe_b"], "pe_l": o["pe_l"], "index_norm": "i/N",
+            "pe_precision": checked_pe_precision(cls.name, o["pe_precision"]),
             "fc_dim": fc, "fc_hw": [gh, gw], "strides": list(strides), "kernels": kernels, "widths": widths,
             "reduce": o["reduce"], "lower_width": o["lower_width"],
             "params_paper": hnerv_nerv_params(*args, head=False),

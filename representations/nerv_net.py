@@ -19,19 +19,38 @@ from nvbench.nn import (
     is_channels_last,
     tanh_unit_,
 )
+from representations.nerv import PE_PRECISIONS
 
 
-def positional_encoding(t: torch.Tensor, b: float, levels: int, interleaved: bool = True) -> torch.Tensor:
-    """Gamma(t) = [sin(b^i pi t), cos(b^i pi t)]_{i<l} computed in float64 on the CPU, so that the
-    high levels (b^79 pi ~ 1e8 rad) are the same numbers at training and at decoding, on any
-    device. interleaved: sin0,cos0,sin1,... (NeRV, E-NeRV); else all sin then all cos (HNeRV)."""
+def positional_encoding(t: torch.Tensor, b: float, levels: int, interleaved: bool = True,
+                        precision: str = "float64") -> torch.Tensor:
+    """Gamma(t) = [sin(b^i pi t), cos(b^i pi t)]_{i<l} with the arithmetic of `precision` (PE_PRECISIONS).
+    The precision matters: at the high levels (b^79 pi ~ 1e8 rad) float32 angles and float64 angles
+    are unrelated numbers, so each method computes them as its official code does. Always on the CPU,
+    so training and decoding on any device see the same numbers. interleaved: sin0,cos0,sin1,...
+    (NeRV, E-NeRV); else all sin then all cos (HNeRV)."""
+    cpu = {"device": "cpu"}  # explicit: also right under a `torch.device("meta")` context
     t64 = t.detach().to("cpu", torch.float64).reshape(-1, 1)
-    cpu = {"dtype": torch.float64, "device": "cpu"}  # explicit: also right under a `torch.device("meta")` context
-    freqs = (torch.tensor(float(b), **cpu) ** torch.arange(levels, **cpu)) * math.pi
-    ang = t64 * freqs
+    if precision == "float32":  # pos * b**i * math.pi on a float32 index, left to right
+        freqs = torch.tensor([float(b) ** i for i in range(levels)], dtype=torch.float32, **cpu)
+        ang = (t64.float() * freqs) * torch.tensor(math.pi, dtype=torch.float32, **cpu)
+    elif precision == "float32-freq":  # b ** torch.arange(l) * pi (float32), times the float64 index
+        freqs = torch.pow(torch.tensor(float(b), dtype=torch.float32, **cpu),
+                          torch.arange(levels, dtype=torch.float32, **cpu)) * math.pi
+        ang = t64 * freqs.double()
+    elif precision == "float64":
+        f64 = {"dtype": torch.float64, **cpu}
+        ang = t64 * ((torch.tensor(float(b), **f64) ** torch.arange(levels, **f64)) * math.pi)
+    else:
+        raise ValueError(f"positional encoding precision {precision!r} is not one of {', '.join(PE_PRECISIONS)}")
     s, c = torch.sin(ang), torch.cos(ang)
     out = torch.stack([s, c], dim=-1).reshape(len(t64), 2 * levels) if interleaved else torch.cat([s, c], dim=1)
     return out.float()
+
+
+def pe_precision(config: dict[str, Any]) -> str:
+    """A config's PE precision; configs planned before it was recorded (v1) used float64."""
+    return config.get("pe_precision", "float64")
 
 
 def normalised_index(idx: torch.Tensor, frames: int, mode: str) -> torch.Tensor:
@@ -88,7 +107,8 @@ class NeRVNet(nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         c = self.config
         dev = self.head.weight.device
-        pe = positional_encoding(normalised_index(idx, c["frames"], "i/N"), c["pe_b"], c["pe_l"]).to(dev)
+        t = normalised_index(idx, c["frames"], "i/N")
+        pe = positional_encoding(t, c["pe_b"], c["pe_l"], precision=pe_precision(c)).to(dev)
         gh, gw = c["fc_hw"]
         x = same_layout(self.mlp(pe).view(len(pe), c["fc_dim"], gh, gw), self.blocks[0].conv)
         return (torch.tanh(blocks_then_head(self.blocks, self.head, x)) + 1) * 0.5
@@ -153,7 +173,7 @@ class HNeRVCodeNeRVNet(nn.Module):
         c = self.config
         dev = self.head.weight.device
         t = normalised_index(idx, c["frames"], "i/N")
-        pe = positional_encoding(t, c["pe_b"], c["pe_l"], interleaved=False).to(dev)
+        pe = positional_encoding(t, c["pe_b"], c["pe_l"], interleaved=False, precision=pe_precision(c)).to(dev)
         gh, gw = c["fc_hw"]
         x = same_layout(F.gelu(self.stem(pe)).view(len(pe), c["fc_dim"], gh, gw), self.blocks[0].conv)
         return tanh_unit_(blocks_then_head(self.blocks, self.head, x))

@@ -235,3 +235,101 @@ def test_enerv_modulated_instance_norm_matches_instance_norm_then_affine(channel
     got.backward(g)
     ref.backward(g)
     torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_enerv_norm_batch1_channels_last_gradient_matches_nchw_float64():
+    """The regression test of the E-NeRV stall (leaderboard commit 86081d0): at batch 1 with a
+    channels_last incoming gradient, torch's F.instance_norm returns a wrong input gradient
+    (tests/test_torch_instance_norm_bug.py). nvbench's norm must be exact there, in float64 against
+    an NCHW reference written out by hand."""
+    from representations.enerv_net import modulated_instance_norm
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 5, 6, 7, dtype=torch.float64, generator=g) * 3 + 1
+    gamma, beta = torch.randn(1, 5, dtype=torch.float64, generator=g), torch.randn(1, 5, dtype=torch.float64,
+                                                                                   generator=g)
+    grad_out = torch.randn(1, 5, 6, 7, dtype=torch.float64, generator=g)
+    for x_layout in (torch.contiguous_format, torch.channels_last):
+        xs = [x.clone().contiguous(memory_format=x_layout).requires_grad_(True), x.clone().requires_grad_(True)]
+        gs = [gamma.clone().requires_grad_(True), gamma.clone().requires_grad_(True)]
+        bs = [beta.clone().requires_grad_(True), beta.clone().requires_grad_(True)]
+        got = modulated_instance_norm(xs[0], gs[0], bs[0])
+        got.backward(grad_out.contiguous(memory_format=torch.channels_last))
+        mean = xs[1].mean(dim=(2, 3), keepdim=True)
+        var = ((xs[1] - mean) ** 2).mean(dim=(2, 3), keepdim=True)
+        ref = (xs[1] - mean) / torch.sqrt(var + 1e-5) * gs[1][..., None, None] + bs[1][..., None, None]
+        ref.backward(grad_out)
+        torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+        for a, b in ((xs[0].grad, xs[1].grad), (gs[0].grad, gs[1].grad), (bs[0].grad, bs[1].grad)):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", METHODS, ids=lambda m: m.name)
+def test_batch1_channels_last_parameter_gradients_match_nchw(method):
+    """What the training loop does (model and frames channels_last, NeRV's batch 1) gives the same
+    parameter gradients as NCHW; 86081d0's E-NeRV had ~41 % of them with the wrong sign here."""
+    import copy
+
+    torch.manual_seed(0)
+    h, w, n = 40, 80, 6
+    cfg = method.plan(n, h, w, 24_000, {})
+    frames = torch.rand(n, 3, h, w)
+    model = method.build(cfg)
+    idx = torch.tensor([3])
+    grads = []
+    for channels_last in (False, True):
+        m = copy.deepcopy(model)
+        x = frames[idx]
+        if channels_last:
+            m.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = m(idx, x if m.hybrid else None)
+        (out - x).abs().mean().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in m.parameters() if p.grad is not None]))
+    nchw, cl = grads
+    assert nchw.abs().max() > 0
+    torch.testing.assert_close(cl, nchw, rtol=1e-3, atol=1e-6 * nchw.abs().max().item())
+
+
+def test_positional_encoding_precisions_follow_the_official_code():
+    """float32 (NeRV's and E-NeRV's `pos * b**i * math.pi` on a float32 index) and float32-freq (HNeRV's
+    float64 index times `b ** torch.arange(l) * pi` in float32) are different numbers from float64 at
+    the high levels; each is the same for a frame alone or in a batch (training = decoding)."""
+    import numpy as np
+
+    t = torch.tensor([0.0, 0.37, 131 / 132], dtype=torch.float64)
+    pe32 = positional_encoding(t, 1.25, 80, precision="float32")
+    ang32 = (np.float32(131 / 132) * (1.25 ** np.arange(80)).astype(np.float32)) * np.float32(np.pi)
+    assert ang32.dtype == np.float32
+    assert torch.allclose(pe32[2, 0::2].double(), torch.from_numpy(np.sin(ang32.astype(np.float64))), atol=1e-6)
+    bases = 1.25 ** torch.arange(80) * math.pi  # HNeRV's PositionEncoding, verbatim
+    assert bases.dtype == torch.float32
+    pe_h = positional_encoding(t, 1.25, 80, interleaved=False, precision="float32-freq")
+    assert torch.allclose(pe_h[2, :80].double(), torch.sin(t[2] * bases.double()), atol=1e-7)
+    pe64 = positional_encoding(t, 1.25, 80)
+    # the low levels agree with float64, the top ones are unrelated numbers
+    assert torch.allclose(pe32[:, :20], pe64[:, :20], atol=1e-4)  # levels 0-9 (sin, cos interleaved)
+    assert torch.allclose(pe_h[:, :10], pe64[:, 0:20:2], atol=1e-4)  # levels 0-9 (all sin first)
+    assert (pe32[:, 140:] - pe64[:, 140:]).abs().max() > 0.5  # levels 70-79
+    assert (pe_h[:, 70:80] - pe64[:, 140::2]).abs().max() > 0.5
+    for prec in ("float32", "float32-freq", "float64"):
+        batch = positional_encoding(t, 1.25, 80, precision=prec)
+        alone = torch.cat([positional_encoding(t[i : i + 1], 1.25, 80, precision=prec) for i in range(3)])
+        assert torch.equal(batch, alone)
+    with pytest.raises(ValueError, match="float32, float32-freq, float64"):
+        positional_encoding(t, 1.25, 80, precision="half")
+
+
+@pytest.mark.parametrize("method,precision", [(NeRVMethod, "float32"), (NeRVHNeRVMethod, "float32-freq"),
+                                              (ENeRVMethod, "float32")], ids=lambda m: getattr(m, "name", m))
+def test_each_method_records_its_official_pe_precision(method, precision):
+    from nvbench.errors import NvbenchError
+    from representations.nerv_net import pe_precision
+
+    cfg = method.plan(N, 160, 320, 94_000, {})
+    assert cfg["pe_precision"] == precision == method.options["pe_precision"]
+    assert method.version == "2"  # v1 computed it in float64: other numbers, so other job keys
+    assert pe_precision({}) == "float64"  # a v1 config (.nvb files written then) decodes as it was trained
+    assert method.plan(N, 160, 320, 94_000, {"pe_precision": "float64"})["pe_precision"] == "float64"
+    with pytest.raises(NvbenchError, match=r"pe_precision='half' is not one of float32, float32-freq, float64"):
+        method.plan(N, 160, 320, 94_000, {"pe_precision": "half"})
