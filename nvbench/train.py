@@ -100,7 +100,32 @@ def compute_loss(kind: str, pred: torch.Tensor, target: torch.Tensor,
         return 0.7 * l1 + 0.3 * (1.0 - ssim(pred.float(), target.float(), data_range=1.0, size_average=True))
     if kind == "fusion10_freq":
         return fusion10_freq(pred, target, l1)
-    raise ValueError(f"unknown loss {kind!r} (known: l2, l1, fusion6, fusion10_freq)")
+    if kind == "l1_msssim5":
+        return l1_msssim5(pred, target, l1)
+    raise ValueError(f"unknown loss {kind!r} (known: l2, l1, fusion6, fusion10_freq, l1_msssim5)")
+
+
+def msssim_loss_window(height: int, width: int, wanted: int) -> int:
+    """The MS-SSIM window a loss asks for, or, where the frame (or patch) is too small for it
+    (pytorch-msssim needs a short side above (win-1)*16), the window evaluation takes there
+    (nvbench.metrics.ms_ssim_window)."""
+    from nvbench.metrics import ms_ssim_window
+
+    if min(height, width) > (wanted - 1) * 16:
+        return wanted
+    win = ms_ssim_window(height, width)
+    if win is None:
+        raise ValueError(f"MS-SSIM needs a short side above 32 px, got {height}x{width}")
+    return min(win, wanted)
+
+
+def l1_msssim5(pred: torch.Tensor, target: torch.Tensor, l1: torch.Tensor) -> torch.Tensor:
+    """HiNeRV's loss: 0.7*L1 + 0.3*(1 - MS-SSIM) with a 5x5 window (msssim_loss_window below 65 px)."""
+    from pytorch_msssim import ms_ssim
+
+    win = msssim_loss_window(pred.shape[-2], pred.shape[-1], 5)
+    ms = ms_ssim(pred.float(), target.float(), data_range=1.0, size_average=True, win_size=win)
+    return 0.7 * l1 + 0.3 * (1.0 - ms)
 
 
 def fusion10_freq(pred: torch.Tensor, target: torch.Tensor, l1: torch.Tensor) -> torch.Tensor:
@@ -119,6 +144,25 @@ def fusion10_freq(pred: torch.Tensor, target: torch.Tensor, l1: torch.Tensor) ->
     spectrum = torch.view_as_real(torch.fft.fft2(pred.float()))
     freq = F.l1_loss(spectrum, torch.view_as_real(torch.fft.fft2(target.float())))
     return 60.0 * (0.7 * l1 + 0.3 * (1.0 - ms)) + freq
+
+
+def patch_side(model: torch.nn.Module, recipe: Recipe, height: int, width: int) -> tuple[int, int] | None:
+    """The crop (ph, pw) a recipe trains on, None for whole frames: recipe.patch N > 0 means N x N,
+    -1 the model's own `train_patch` (e.g. HiNeRV's 2x the product of its strides)."""
+    want = int(getattr(recipe, "patch", 0) or 0)
+    if want == 0:
+        return None
+    ph, pw = (want, want) if want > 0 else tuple(getattr(model, "train_patch", (height, width)))
+    if height % ph or width % pw:
+        raise ValueError(f"patch {ph}x{pw} does not tile {height}x{width} frames")
+    return None if (ph, pw) == (height, width) else (int(ph), int(pw))
+
+
+def crop_patches(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
+    """(B,C,H,W) -> the (B,C,ph,pw) patch at grid cell (rows[b], cols[b]) of each frame."""
+    b, c, h, w = x.shape
+    grid = x.reshape(b, c, h // ph, ph, w // pw, pw).permute(0, 2, 4, 1, 3, 5)
+    return grid[torch.arange(b, device=x.device), rows.to(x.device), cols.to(x.device)]
 
 
 @dataclass
@@ -235,6 +279,16 @@ def train(
         raise ValueError("the training split is empty")
     bs = min(recipe.batch_size, len(indices))
     steps_per_epoch = len(indices) // bs  # drop_last, as the official loaders do
+    # patch batches (recipe.patch): the unit of a batch is a crop of a frame; an epoch visits every
+    # crop of every training frame once and a step takes `bs` frames' worth of crops (HiNeRV's
+    # loader), so steps and schedule are those of whole frames
+    patch = patch_side(model, recipe, source.height, source.width)
+    if patch is not None:
+        nh, nw = source.height // patch[0], source.width // patch[1]
+        cells = torch.arange(nh * nw)
+        units = torch.stack([indices.repeat_interleave(nh * nw), cells.repeat(len(indices))], 1)
+        bs = bs * nh * nw
+        forward_patches = getattr(model, "forward_patches", None)
     total_steps = steps_per_epoch * settings.epochs
     gen = torch.Generator().manual_seed(settings.seed)
     result = TrainResult()
@@ -268,12 +322,15 @@ def train(
             break
         model.train()
         t0 = time.perf_counter()
-        perm = indices[torch.randperm(len(indices), generator=gen)]
+        perm = (units if patch is not None else indices)[torch.randperm(
+            len(units) if patch is not None else len(indices), generator=gen)]
         loss_sum = torch.zeros((), device=device)
         mse_sum = torch.zeros((), device=device)
         rate_sum = torch.zeros((), device=device)
         for b in range(steps_per_epoch):
             idx = perm[b * bs : (b + 1) * bs]
+            if patch is not None:
+                idx, rows, cols = idx[:, 0], idx[:, 1] // nw, idx[:, 1] % nw
             if settings.budget_seconds is not None:
                 progress = (elapsed + time.perf_counter() - t0) / settings.budget_seconds
                 if progress >= 1.0:
@@ -289,8 +346,15 @@ def train(
             inputs = settings.input_transform(target, idx) if settings.input_transform else target
             weight = settings.loss_weight(idx).to(device) if settings.loss_weight else None
             with _autocast(device, settings.amp):
-                pred = model(idx.to(device), inputs if hybrid else None)
+                if patch is not None and forward_patches is not None and not hybrid:
+                    pred = forward_patches(idx.to(device), rows, cols, patch)
+                else:
+                    pred = model(idx.to(device), inputs if hybrid else None)
+                    pred = crop_patches(pred, rows, cols, *patch) if patch is not None else pred
             pred = pred.float()
+            if patch is not None:
+                target = crop_patches(target, rows, cols, *patch)
+                weight = crop_patches(weight, rows, cols, *patch) if weight is not None else None
             loss = compute_loss(recipe.loss, pred, target, weight)
             rate = rate_term() if rate_term is not None else None
             if rate is not None:
