@@ -43,7 +43,7 @@ class TaskContext:
             "preset": j.preset, "epoch": None, "split": "all", "psnr": None, "psnr_float": None,
             "psnr_pooled": None, "ms_ssim": None, "bpp": None, "train_seconds": None, "decode_fps": None,
             "status": "ok", "reason": "", "crop": _hw(j.crop), "resolution": f"{v.height}x{v.width}",
-            "colour": v.colour, "device": self.device, "amp": self.amp,
+            "resize_filter": _resize_filter(v.geometry), "colour": v.colour, "device": self.device, "amp": self.amp,
         }
         rec.update(self.complexity())
         rec.update(extra)
@@ -57,6 +57,16 @@ class TaskContext:
         return complexity_fields(self.method, lambda: self.method.plan(v.num_frames, v.height, v.width, self.job.size,
                                                                        self.method_options),
                                  v.num_frames, v.height, v.width)
+
+
+def _resize_filter(geometry: dict[str, Any]) -> str:
+    """The filter that made the working resolution, from the video's geometry (e.g. "160x320 (area)"
+    -> "area"); "none" when the frames were not resized. Part of the geometry: the same clip resized
+    by another filter (the official HNeRV code's bicubic) scores differently."""
+    resize = str(geometry.get("resize") or "")
+    if not resize:
+        return "none"
+    return resize[resize.find("(") + 1 : resize.rfind(")")] if "(" in resize else "unrecorded"
 
 
 def _hw(hw: tuple[int, int] | None) -> str | None:
