@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -211,6 +212,11 @@ def run_job(job: Job, store: Store, device: str = "cpu", progress: Callable | No
         error = None
     except NvbenchError as exc:
         records, error = [], str(exc)
+    except OSError as exc:  # a full disk, a read-only mount: the job fails in one line, the others go on
+        where = f": {exc.filename}" if exc.filename else ""
+        records, error = [], f"{type(exc).__name__}: {exc.strerror or exc}{where}"
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO):
+            traceback.print_exc()
     except Exception as exc:  # a crash in one job must not stop the others
         records, error = [], f"{type(exc).__name__}: {exc}"
         traceback.print_exc()

@@ -64,6 +64,7 @@ def load_frames() -> np.ndarray:
         if frames.shape == (132, 720, 1280, 3):
             return frames
     frames = decode_rgb(clip_path())
+    tmp = None
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".npy.tmp")
@@ -71,8 +72,9 @@ def load_frames() -> np.ndarray:
             np.save(fh, frames)
         os.chmod(tmp, 0o644)
         os.replace(tmp, cache)
-    except OSError:
-        pass  # a read-only data root: decode again next time (about a second)
+    except OSError:  # a read-only or full data root: decode again next time (about a second)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
     return frames
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from nvbench.errors import FormatError
+from nvbench.errors import FormatError, NvbenchError
 
 FRAMES = "frames.npy"
 MASKS = "masks.npy"
@@ -73,15 +73,34 @@ class SequenceWriter:
     def __init__(self, dest: Path, frames: int, height: int, width: int, masks: bool = False):
         self.dest = Path(dest)
         self.shape = (int(frames), int(height), int(width), 3)
-        self.dest.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(dir=self.dest.parent, prefix=f".{self.dest.name}.", suffix=".tmp"))
-        self.frames = np.lib.format.open_memmap(self.tmp / FRAMES, mode="w+", dtype=np.uint8, shape=self.shape)
-        self.masks = (np.lib.format.open_memmap(self.tmp / MASKS, mode="w+", dtype=np.uint8, shape=self.shape[:3])
-                      if masks else None)
+        self.frames = self.masks = None
+        try:
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = Path(tempfile.mkdtemp(dir=self.dest.parent, prefix=f".{self.dest.name}.", suffix=".tmp"))
+        except OSError as exc:
+            raise self._disk_error(exc) from None
+        # plain sequential writes, not a writable memory map: a full disk is then an OSError
+        # (ENOSPC) from write(), where a memory map kills the process with SIGBUS
+        self.frames = self._open(self.tmp / FRAMES, self.shape)
+        self.masks = self._open(self.tmp / MASKS, self.shape[:3]) if masks else None
         self._hash = hashlib.sha256(f"{self.shape}".encode())
         self.count = 0
         self.write_seconds = 0.0
         self._t0 = time.perf_counter()
+
+    def _open(self, path: Path, shape: tuple[int, ...]) -> Any:
+        try:
+            fh = open(path, "wb")
+            np.lib.format.write_array_header_1_0(fh, {"descr": np.dtype(np.uint8).str, "fortran_order": False,
+                                                      "shape": shape})
+            return fh
+        except OSError as exc:
+            self.abort()
+            raise self._disk_error(exc) from None
+
+    def _disk_error(self, exc: OSError) -> NvbenchError:
+        return NvbenchError(f"cannot write the prepared sequence under {self.dest.parent}: "
+                            f"{exc.strerror or exc}; nothing was kept")
 
     def write(self, chunk: np.ndarray, masks: np.ndarray | None = None) -> None:
         """Append frames (n, H, W, 3) uint8 (and their masks (n, H, W))."""
@@ -91,11 +110,17 @@ class SequenceWriter:
         if self.count + n > self.shape[0]:
             raise ValueError(f"more than {self.shape[0]} frames written")
         t0 = time.perf_counter()
-        self.frames[self.count : self.count + n] = chunk
-        for t in range(n):
-            self._hash.update(np.ascontiguousarray(chunk[t]).tobytes())
-        if masks is not None and self.masks is not None:
-            self.masks[self.count : self.count + n] = masks
+        try:
+            for t in range(n):
+                data = np.ascontiguousarray(chunk[t]).tobytes()
+                self.frames.write(data)
+                self._hash.update(data)
+            if self.masks is not None:
+                if masks is None or masks.shape != (n, *self.shape[1:3]):
+                    raise ValueError(f"masks {None if masks is None else masks.shape} do not fit {n} frames")
+                self.masks.write(np.ascontiguousarray(masks, dtype=np.uint8).tobytes())
+        except OSError as exc:
+            raise self._disk_error(exc) from None
         self.count += n
         self.write_seconds += time.perf_counter() - t0
 
@@ -103,11 +128,14 @@ class SequenceWriter:
         """Flush, write meta.json last and rename the folder into place; returns the meta."""
         if self.count != self.shape[0]:
             raise ValueError(f"{self.count} of {self.shape[0]} frames written")
-        self.frames.flush()
-        del self.frames
-        if self.masks is not None:
-            self.masks.flush()
-            del self.masks
+        try:
+            for fh in (self.frames, self.masks):
+                if fh is not None:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                    fh.close()
+        except OSError as exc:
+            raise self._disk_error(exc) from None
         full = {
             **meta,
             "shape": list(self.shape),
@@ -117,8 +145,11 @@ class SequenceWriter:
             "write_seconds": round(self.write_seconds, 3),
             "format": "npy uint8 (T,H,W,3), memory-mapped",
         }
-        with open(self.tmp / META, "w", encoding="utf-8") as fh:
-            json.dump(full, fh, indent=1, sort_keys=True)
+        try:
+            with open(self.tmp / META, "w", encoding="utf-8") as fh:
+                json.dump(full, fh, indent=1, sort_keys=True)
+        except OSError as exc:
+            raise self._disk_error(exc) from None
         for name in (FRAMES, MASKS, META):
             if (self.tmp / name).exists():
                 os.chmod(self.tmp / name, 0o644)
@@ -128,9 +159,15 @@ class SequenceWriter:
 
     def abort(self) -> None:
         for attr in ("frames", "masks"):
-            if hasattr(self, attr):
-                delattr(self, attr)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+            fh = getattr(self, attr, None)
+            if fh is not None:
+                try:
+                    fh.close()
+                except OSError:
+                    pass
+                setattr(self, attr, None)
+        if hasattr(self, "tmp"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self) -> SequenceWriter:
         return self
