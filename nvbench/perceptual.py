@@ -19,7 +19,7 @@ LPIPS_FETCH = "python -c \"import torchvision; torchvision.models.alexnet(weight
 
 
 def vmaf_available() -> bool:
-    from representations.ffmpeg_codecs import ffmpeg_exe
+    from nvbench.data.ffmpeg import ffmpeg_exe
 
     try:
         out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-filters"], capture_output=True, text=True, timeout=30)
@@ -33,7 +33,7 @@ def vmaf(reference: np.ndarray, distorted: np.ndarray, fps: float = 25.0, ref_yu
     """Mean VMAF (libvmaf's default model) of uint8 RGB frames, both converted to 4:2:0 with
     nvbench.colour (or given as planes); or "unavailable: ..." when ffmpeg has no libvmaf."""
     from nvbench.colour import rgb_to_yuv420
-    from representations.ffmpeg_codecs import ffmpeg_exe
+    from nvbench.data.ffmpeg import ffmpeg_exe
 
     if not vmaf_available():
         return "unavailable: the bundled ffmpeg has no libvmaf"

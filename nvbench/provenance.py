@@ -52,6 +52,35 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+#: CPU flags that select SIMD code paths in encoders and BLAS (x264's bytes depend on them)
+SIMD_FLAGS = ("sse2", "ssse3", "sse4_1", "sse4_2", "avx", "fma", "bmi2", "avx2", "avx512f", "avx512bw",
+              "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "neon", "asimd", "sve")
+
+
+def cpu_info() -> dict[str, Any]:
+    """CPU model (with family/model/stepping, as names like "Xeon Processor" say little) and its
+    SIMD flags (Linux /proc/cpuinfo, first processor; elsewhere the platform's processor name),
+    plus a digest of the whole flag list, so two machines' encoder bytes can be told apart."""
+    import hashlib
+
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if not line.strip():
+                    break  # the first processor's block is enough
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    model = fields.get("model name") or fields.get("Processor") or platform.processor() or None
+    ids = [f"{k} {fields[k]}" for k in ("cpu family", "model", "stepping") if k in fields]
+    have = set((fields.get("flags") or fields.get("Features") or "").split())
+    return {"cpu_model": f"{model} ({', '.join(ids)})" if model and ids else model,
+            "cpu_simd": " ".join(f for f in SIMD_FLAGS if f in have) or None,
+            "cpu_flags_sha256": hashlib.sha256(" ".join(sorted(have)).encode()).hexdigest()[:16] if have else None}
+
+
 def environment(device: str | None = None) -> dict[str, Any]:
     info: dict[str, Any] = {
         "nvbench_version": nvbench.__version__,
@@ -62,6 +91,7 @@ def environment(device: str | None = None) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "device": device,
         "host_allocator": current_setting(),
+        **cpu_info(),
     }
     if "torch" in sys.modules:
         import torch

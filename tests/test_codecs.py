@@ -7,7 +7,7 @@ import pytest
 from conftest import smooth_video
 
 from nvbench.colour import rgb_to_yuv420, roundtrip_ceiling, yuv420_to_rgb, yuv_psnr
-from representations.ffmpeg_codecs import SVTAV1Method, X264Method, X265Method, ffmpeg_encoders
+from representations.ffmpeg_codecs import AOMMethod, SVTAV1Method, X264Method, X265Method, ffmpeg_encoders
 
 
 def _psnr(a, b):
@@ -31,7 +31,7 @@ def test_yuv420_round_trip_and_ceiling():
     assert p["psnr_y"] == float("inf")
 
 
-@pytest.mark.parametrize("method", [X264Method, X265Method, SVTAV1Method])
+@pytest.mark.parametrize("method", [X264Method, X265Method, SVTAV1Method, AOMMethod])
 def test_ffmpeg_codec_ladder(method, tmp_path):
     if method.encoder not in ffmpeg_encoders():
         pytest.skip(f"no {method.encoder}")

@@ -18,7 +18,7 @@ def write_frames(frames: Any, out: Path, fmt: str) -> list[Path]:
         path = out / "frames.npy"
         np.save(path, frames)
         return [path]
-    from representations.ffmpeg_codecs import ffmpeg_exe
+    from nvbench.data.ffmpeg import ffmpeg_exe
 
     t, h, w = frames.shape[:3]
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",

@@ -1,10 +1,14 @@
-"""Decoding video files with the ffmpeg binary that the imageio-ffmpeg package ships."""
+"""The ffmpeg binary that the imageio-ffmpeg package ships: the one place the engine and the codec
+plugins find it, ask what it was built with, and decode video files with it."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +55,36 @@ def decode_rgb(path: Path, extra_filters: str | None = None) -> np.ndarray:
 
 
 def ffmpeg_version() -> str:
-    out = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True).stdout
-    return out.splitlines()[0] if out else "?"
+    return ffmpeg_build()["version"]
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_build() -> dict[str, Any]:
+    """The binary's version line, its path and a digest of its configure line (two builds with
+    the same version can link different encoder versions; the codec plugins record those too)."""
+    try:
+        out = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError, MissingDataError):
+        return {"version": "?", "binary": None, "configuration_sha256": None}
+    lines = out.splitlines()
+    conf = next((ln for ln in lines if ln.startswith("configuration:")), "")
+    return {"version": lines[0] if lines else "?", "binary": Path(ffmpeg_exe()).name,
+            "configuration_sha256": hashlib.sha256(conf.encode()).hexdigest()[:16] if conf else None}
+
+
+@functools.lru_cache(maxsize=2)
+def ffmpeg_coders(kind: str = "encoders") -> frozenset[str]:
+    """Names of the video encoders (kind="encoders") or decoders ("decoders") the binary has;
+    empty when it cannot run."""
+    try:
+        out = subprocess.run([ffmpeg_exe(), "-hide_banner", f"-{kind}"], capture_output=True, text=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.SubprocessError, MissingDataError):
+        return frozenset()
+    names = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] in "VAS":
+            names.add(parts[1])
+    return frozenset(names)
 

@@ -135,6 +135,9 @@ class CompressionTask(Task):
                                   frames_sha256=frames_digest(out.rgb), anchor=opts["anchor"],
                                   options=m.resolve_options(ctx.method_options),
                                   pipeline=opts["pipeline"], pipeline_name="codec", rd_knob="quality")
+            conditions = getattr(m, "coding_conditions", None)  # a codec's stated coding conditions
+            rec.update(conditions(q, ctx.method_options) if callable(conditions) else {})
+            rec.update(getattr(out, "info", None) or {})  # what the decoder saw (e.g. its intra frames)
             rec.update(rgb_metrics(v, out.rgb))
             rec.update(extra_metrics(v, opts, ref, out.rgb, getattr(out, "yuv", None)))
             records.append(rec)
