@@ -183,6 +183,7 @@ class Curve:
     psnr: list[float]
     ms_ssim: list[float | None]
     codec: bool = False
+    resolution: str = ""  # HxW of the scored frames when every point has the same
 
     @property
     def name(self) -> str:
@@ -221,6 +222,7 @@ def rd_curves(records: Sequence[dict[str, Any]], codecs: set[str] | frozenset[st
     curves = []
     for (ds, preset, seq, method, variant), by_point in sorted(pts.items()):
         triples = []
+        res = {str(r.get("resolution") or "") for rs in by_point.values() for r in rs}
         for rs in by_point.values():
             b, _ = mean_std([r["bpp"] for r in rs])
             p, _ = mean_std([r["psnr"] for r in rs])
@@ -229,7 +231,8 @@ def rd_curves(records: Sequence[dict[str, Any]], codecs: set[str] | frozenset[st
         front = set(pareto([(t[0], t[1]) for t in triples]))
         triples = sorted(t for t in triples if (t[0], t[1]) in front)
         curves.append(Curve(method, variant, ds, seq, preset, [t[0] for t in triples], [t[1] for t in triples],
-                            [t[2] for t in triples], codec=method in codecs))
+                            [t[2] for t in triples], codec=method in codecs,
+                            resolution=res.pop() if len(res) == 1 else ""))
     return curves
 
 
@@ -249,7 +252,9 @@ def average_curves(curves: Sequence[Curve]) -> list[Curve]:
             continue
         n = len(cs[0].bpp)
         avg = {a: [mean_std([getattr(c, a)[i] for c in cs])[0] for i in range(n)] for a in ("bpp", "psnr", "ms_ssim")}
-        out.append(Curve(method, variant, ds, "average", preset, avg["bpp"], avg["psnr"], avg["ms_ssim"], cs[0].codec))
+        res = {c.resolution for c in cs}
+        out.append(Curve(method, variant, ds, "average", preset, avg["bpp"], avg["psnr"], avg["ms_ssim"], cs[0].codec,
+                         res.pop() if len(res) == 1 else ""))
     return out
 
 

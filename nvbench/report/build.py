@@ -125,7 +125,7 @@ def build_context(root: str | Path, out_dir: str | Path, anchor: str | None = No
     recs = data.records
     methods = sorted({r["method"] for r in recs})
     codecs = codec_methods(set(methods))
-    colours = plots.Colours(methods + ["nerv", "enerv", "hnerv", "x264", "x265"])
+    colours = plots.Colours(methods, [p["method"] for p in PAPER_RD] + [n for t in PAPER_TABLES for n in t["rows"]])
     boards = agg.leaderboards(recs)
 
     def link(key: str) -> str:
@@ -153,22 +153,38 @@ def build_context(root: str | Path, out_dir: str | Path, anchor: str | None = No
     if not with_plots:
         return ctx
     figs = ctx["figures"]
-    # rate-distortion
+    # rate-distortion: ours large, the papers' points on the same axes when dataset and resolution match
     by_dp: dict[tuple[str, str], dict[str, list[agg.Curve]]] = defaultdict(lambda: defaultdict(list))
     for c in curves + avg_curves:
         by_dp[(c.dataset, c.preset)][c.sequence].append(c)
+    drawn: set[str] = set()
     for (ds, preset), seqs in sorted(by_dp.items()):
         order = (["average"] if "average" in seqs else []) + sorted(s for s in seqs if s != "average")
         for s in order:
-            figs["rd"].append({"id": f"rd-{ds}-{preset}-{s}", "caption": f"{ds} · {s} · preset {preset}",
-                               "svg": plots.rd_figure(seqs[s], f"{ds}/{s}", colours), "reported": False})
+            res = {c.resolution for c in seqs[s]}
+            paper = plots.matching_paper_curves(ds, res.pop()) if len(res) == 1 and s == order[0] else []
+            drawn |= {p["id"] for p in paper}
+            note = (f"; hollow markers: {REPORTED} ({', '.join(p['source'] for p in paper)})" if paper else "")
+            figs["rd"].append({"id": f"rd-{ds}-{preset}-{s}", "caption": f"{ds} · {s} · preset {preset}{note}",
+                               "svg": plots.rd_figure(seqs[s], f"{ds}/{s}", colours, families, paper),
+                               "reported": False})
     for ds in sorted({p["dataset"] for p in PAPER_RD}):
-        svg = plots.paper_rd_figure(ds, colours)
+        rest = [p for p in PAPER_RD if p["dataset"] == ds and p["id"] not in drawn]
+        svg = plots.paper_rd_figure(ds, colours, rest)
         if svg:
-            srcs = "; ".join(f"{p['method']}: {p['source']} — {p['conditions']}" for p in PAPER_RD
-                             if p["dataset"] == ds)
+            srcs = "; ".join(f"{p['label']}: {p['source']} ({p['obtained']}) — {p['conditions']}" for p in rest)
             figs["rd"].append({"id": f"rd-paper-{ds}", "caption": f"{ds}, {REPORTED}. {srcs}", "svg": svg,
                                "reported": True})
+    # RD against complexity (MACs per decoded pixel)
+    for rk in rankings:
+        pts = complexity_points(recs, rk, families)
+        svg = plots.complexity_figure(pts, f"{rk.dataset} · {rk.preset}", colours)
+        if svg:
+            figs["complexity"].append({"id": f"complexity-{rk.dataset}-{rk.preset}", "reported": False,
+                                       "caption": f"{rk.dataset} · preset {rk.preset}: decoder MACs per pixel "
+                                                  "(one frame decoded alone; conv + matmul) against reconstruction "
+                                                  "PSNR at each size and against BD-rate of the compression curve"})
+            figs["complexity"][-1]["svg"] = svg
     # convergence
     by_t: dict[tuple[str, str], list[agg.Trace]] = defaultdict(list)
     for t in traces:
@@ -222,6 +238,30 @@ def build_context(root: str | Path, out_dir: str | Path, anchor: str | None = No
             strip["video"] = f"{vid[0]} · {vid[1]} · preset {vid[2]} · {vid[3]}"
             ctx["frames"] = [strip]
     return ctx
+
+
+def complexity_points(records: list[dict[str, Any]], rk: ranking.Ranking,
+                      families: dict[str, str]) -> list[dict[str, Any]]:
+    """Points of the complexity figure: per method and size, mean reconstruction PSNR and MACs per
+    pixel; per method, its BD-rate against the ranking's first anchor at the MACs of its
+    default-size model."""
+    by: dict[tuple[str, Any], list[dict[str, Any]]] = defaultdict(list)
+    for r in agg.final_records(records):
+        if (r.get("task") == "reconstruction" and str(r.get("dataset")) == rk.dataset
+                and str(r.get("preset")) == rk.preset and agg.is_number(r.get("macs_per_pixel"))):
+            by[(r["method"], r.get("size_target"))].append(r)
+    pts = []
+    for (m, _), rs in sorted(by.items(), key=str):
+        pts.append({"method": m, "family": families.get(m, "neural"),
+                    "macs": agg.mean_std([r["macs_per_pixel"] for r in rs])[0],
+                    "psnr": agg.mean_std([r.get("psnr") for r in rs])[0], "bd_rate": None})
+    bd_col = next((c.key for c in rk.columns if c.key.startswith("bd_")), None)
+    if bd_col:
+        for row in rk.rows:
+            macs, bd = row.cells["macs_per_pixel"].value, row.cells[bd_col].value
+            if macs is not None and bd is not None:
+                pts.append({"method": row.method, "family": row.family, "macs": macs, "psnr": None, "bd_rate": bd})
+    return pts
 
 
 def write_html(root: str | Path, out: str | Path, anchor: str | None = None) -> tuple[Path, dict[str, Any]]:

@@ -35,6 +35,7 @@ class ReportData:
     left_out: list[LeftOut] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> payload (without records)
+    verified: set[str] = field(default_factory=set)  # keys `nvbench verify` accepted, job files unchanged since
 
     @property
     def empty(self) -> bool:
@@ -69,6 +70,9 @@ def load_report_data(root: str | Path) -> ReportData:
     if not store.root.exists():
         data.notes.append(f"the store {store.root} does not exist: run `nvbench run ... --results {store.root}`")
         return data
+    from nvbench.verify import verified_jobs
+
+    data.verified = verified_jobs(root)
     older: dict[int, int] = {}
     for path, payload, problem in store.iter_jobs():
         if payload is None:
@@ -121,6 +125,7 @@ def load_report_data(root: str | Path) -> ReportData:
             row["epochs"] = job.get("epochs")
             row["budget_seconds"] = row.get("budget_seconds", job.get("budget_seconds"))
             row["has_samples"] = data.samples_path(key).is_file()
+            row["verified"] = key in data.verified
             data.records.append(row)
     order = {"failed": 0, "diverged": 1, "unreadable": 2, "schema": 3, "unavailable": 4, "not_applicable": 5}
     data.left_out.sort(key=lambda item: (order.get(item.status, 9), item.what))

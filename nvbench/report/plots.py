@@ -1,7 +1,11 @@
-"""Plots as inline SVG strings (matplotlib, Agg) and sample frames as PNG data URIs.
+"""Figures as inline SVG strings (seaborn on the records' DataFrame, matplotlib's Agg SVG backend)
+and sample frames as PNG data URIs.
 
-Everything the page shows is embedded: no file next to the HTML, no font or script fetched.
-Codec curves are dashed; the papers' numbers get their own panels, titled as reported.
+Everything the page shows is embedded: no file next to the HTML, no font or script fetched. One
+colour per method on every figure of a page (hue = method), the line style and marker by family
+(style = family: neural solid, codec dashed, anchor dotted, reported by the paper hollow markers).
+The papers' points share our axes only when their dataset and resolution match ours; otherwise
+they get their own panel, titled as reported.
 """
 
 from __future__ import annotations
@@ -19,8 +23,16 @@ import numpy as np
 from nvbench.report.aggregate import Curve, Trace, final_records, is_number, mean_std
 from nvbench.report.paper_numbers import PAPER_RD, REPORTED
 
+#: 20 colours, far apart in hue and lightness (tab10 first, then Dark2/Set1-like ones): a page with
+#: up to 20 method names never reuses a colour
 _PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-            "#bcbd22", "#7f7f7f"]
+            "#bcbd22", "#7f7f7f", "#000000", "#e6ab02", "#1b9e77", "#a6cee3", "#6a3d9a", "#b2df8a",
+            "#fdbf6f", "#843c39", "#cab2d6", "#393b79"]
+PAPER = "reported by the paper"
+#: family -> (marker, dashes)
+FAMILY_STYLE: dict[str, tuple[str, Any]] = {"neural": ("o", ""), "codec": ("s", (4, 2)), "anchor": ("^", (1, 2)),
+                                            PAPER: ("D", (1, 1.5))}
+_HOLLOW = "D"  # the paper family's marker, drawn hollow
 
 
 def _plt():
@@ -28,34 +40,53 @@ def _plt():
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import seaborn as sns
 
+    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.95)
     # text stays <text> (no glyph outlines: smaller, faster; the browser uses a local sans-serif font)
-    plt.rcParams.update({"svg.hashsalt": "nvbench", "svg.fonttype": "none", "font.size": 9, "axes.grid": True,
-                         "grid.alpha": 0.3, "font.family": "sans-serif"})
+    plt.rcParams.update({"svg.hashsalt": "nvbench", "svg.fonttype": "none", "font.family": "sans-serif"})
     return plt
 
 
-class Colours:
-    """One colour per method name, stable across every plot of a page."""
+def _sns():
+    _plt()
+    import seaborn as sns
 
-    def __init__(self, names: Sequence[str]):
-        self._map = {n: _PALETTE[i % len(_PALETTE)] for i, n in enumerate(sorted(set(names)))}
+    return sns
+
+
+def base_name(name: str) -> str:
+    return name.split(" ")[0]
+
+
+class Colours:
+    """One colour per method name, stable across every figure of a page: all names are given
+    up front and get distinct colours, the store's methods first (sorted), then the names only
+    the papers' numbers use (`more`)."""
+
+    def __init__(self, names: Sequence[str], more: Sequence[str] = ()):
+        first = sorted({base_name(n) for n in names})
+        rest = sorted({base_name(n) for n in more} - set(first))
+        self._map = {n: _PALETTE[i % len(_PALETTE)] for i, n in enumerate(first + rest)}
 
     def __call__(self, name: str) -> str:
-        base = name.split(" ")[0]
+        base = base_name(name)
         if base not in self._map:
             self._map[base] = _PALETTE[len(self._map) % len(_PALETTE)]
         return self._map[base]
 
+    def palette(self, names: Sequence[str]) -> dict[str, str]:
+        return {n: self(n) for n in names}
 
-def to_svg(fig: Any, bottom: float = 0.2) -> str:
+
+def to_svg(fig: Any, bottom: float = 0.2, right: float = 0.98) -> str:
     """The figure as an <svg> element (XML prologue and DOCTYPE removed for inlining)."""
     plt = _plt()
     buf = io.StringIO()
     # fixed margins instead of bbox_inches="tight", which draws every figure twice
     two_line = any("\n" in ax.get_title() for ax in fig.axes)
-    fig.subplots_adjust(left=0.09 if len(fig.axes) > 1 else 0.14, right=0.98, bottom=bottom,
-                        top=0.8 if two_line else 0.88, wspace=0.3)
+    fig.subplots_adjust(left=0.07 if len(fig.axes) > 1 else 0.1, right=right, bottom=bottom,
+                        top=0.84 if two_line else 0.9, wspace=0.22)
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
     text = buf.getvalue()
@@ -63,38 +94,110 @@ def to_svg(fig: Any, bottom: float = 0.2) -> str:
     return re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
 
 
-def rd_figure(curves: Sequence[Curve], title: str, colours: Colours) -> str:
-    """PSNR and MS-SSIM against bpp for the curves of one sequence (or the average)."""
-    plt = _plt()
-    has_ssim = any(v is not None for c in curves for v in c.ms_ssim)
-    fig, axes = plt.subplots(1, 2 if has_ssim else 1, figsize=(9 if has_ssim else 5, 3.4), squeeze=False)
+def _styled_lines(ax: Any, df: Any, x: str, y: str, colours: Colours, legend: bool) -> None:
+    """seaborn lineplot, hue = method, style = family; the paper family's markers hollow."""
+    sns = _sns()
+    fams = [f for f in FAMILY_STYLE if f in set(df["family"])]
+    names = list(dict.fromkeys(df["method"]))
+    sns.lineplot(data=df, x=x, y=y, hue="method", hue_order=names, style="family", style_order=fams,
+                 palette=colours.palette(names), markers={f: FAMILY_STYLE[f][0] for f in fams},
+                 dashes={f: FAMILY_STYLE[f][1] for f in fams}, estimator=None, sort=True, markersize=6.5,
+                 linewidth=1.7, ax=ax, legend="full" if legend else False)
+    handles = list(ax.lines)
+    if legend and ax.get_legend() is not None:
+        handles += list(ax.get_legend().legend_handles)
+    for ln in handles:
+        if hasattr(ln, "get_marker") and ln.get_marker() == _HOLLOW:
+            ln.set_markeredgecolor(ln.get_color())
+            ln.set_markerfacecolor("none")
+            ln.set_markeredgewidth(1.6)
+
+
+def _legend_outside(ax: Any) -> None:
+    if ax.get_legend() is not None:
+        _sns().move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
+                           title_fontsize=8)
+
+
+def curves_frame(curves: Sequence[Curve], families: dict[str, str] | None = None,
+                 paper: Sequence[dict[str, Any]] = ()) -> Any:
+    """One row per point: method, family, bpp, psnr, ms_ssim (ours, then the papers' points)."""
+    import pandas as pd
+
+    fam = families or {}
+    rows = []
     for c in curves:
-        style = dict(color=colours(c.method), marker="o", ms=3.5, lw=1.4, ls="--" if c.codec else "-",
-                     label=c.name + (" (codec)" if c.codec else ""))
-        axes[0][0].plot(c.bpp, c.psnr, **style)
-        if has_ssim:
-            pts = [(b, m) for b, m in zip(c.bpp, c.ms_ssim) if m is not None]
-            if pts:
-                axes[0][1].plot([p[0] for p in pts], [p[1] for p in pts], **style)
+        family = fam.get(c.method, "codec" if c.codec else "neural")
+        for b, p, m in zip(c.bpp, c.psnr, c.ms_ssim):
+            rows.append({"method": c.name, "family": family, "bpp": b, "psnr": p, "ms_ssim": m})
+    for pc in paper:
+        for b, p, m in pc["points"]:
+            rows.append({"method": f"{pc['method']} (paper)", "family": PAPER, "bpp": b, "psnr": p, "ms_ssim": m})
+    return pd.DataFrame(rows, columns=["method", "family", "bpp", "psnr", "ms_ssim"])
+
+
+def matching_paper_curves(dataset: str, resolution: str) -> list[dict[str, Any]]:
+    """The published curves measured on the same dataset at the same resolution as ours."""
+    return [p for p in PAPER_RD if p["dataset"] == dataset and resolution and p["resolution"] == resolution]
+
+
+def rd_figure(curves: Sequence[Curve], title: str, colours: Colours, families: dict[str, str] | None = None,
+              paper: Sequence[dict[str, Any]] = ()) -> str:
+    """PSNR (large) and MS-SSIM against bpp for the curves of one sequence (or the average), with
+    the papers' points of the same conditions as hollow markers on the same axes."""
+    plt = _plt()
+    df = curves_frame(curves, families, paper)
+    has_ssim = df["ms_ssim"].notna().any()
+    fig, axes = plt.subplots(1, 2 if has_ssim else 1, figsize=(13.5 if has_ssim else 9, 5.2), squeeze=False,
+                             gridspec_kw={"width_ratios": [1.35, 1]} if has_ssim else None)
+    _styled_lines(axes[0][0], df, "bpp", "psnr", colours, legend=not has_ssim)
     axes[0][0].set(xlabel="bpp (file bytes)", ylabel="PSNR (dB)", title=f"{title}: PSNR")
     if has_ssim:
+        _styled_lines(axes[0][1], df.dropna(subset=["ms_ssim"]), "bpp", "ms_ssim", colours, legend=True)
         axes[0][1].set(xlabel="bpp (file bytes)", ylabel="MS-SSIM", title=f"{title}: MS-SSIM")
-    axes[0][0].legend(fontsize=7)
-    return to_svg(fig)
+    _legend_outside(axes[0][-1])
+    return to_svg(fig, bottom=0.12, right=0.84)
 
 
-def paper_rd_figure(dataset: str, colours: Colours) -> str | None:
-    sets = [p for p in PAPER_RD if p["dataset"] == dataset]
+def paper_rd_figure(dataset: str, colours: Colours, curves: Sequence[dict[str, Any]] | None = None) -> str | None:
+    """The published curves of a dataset that share no axes with ours, in their own panel."""
+    sets = list(curves) if curves is not None else [p for p in PAPER_RD if p["dataset"] == dataset]
     if not sets:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(5, 3.4))
-    for p in sets:
-        ax.plot([q[0] for q in p["points"]], [q[1] for q in p["points"]], marker="s", ms=3.5, lw=1.2,
-                ls="--" if p["codec"] else ":", color=colours(p["method"]), label=p["method"])
-    ax.set(xlabel="bpp", ylabel="PSNR (dB)", title=f"{dataset}: {REPORTED}")
-    ax.legend(fontsize=7)
-    return to_svg(fig)
+    df = curves_frame([], None, sets)
+    fig, ax = plt.subplots(figsize=(9, 5.2))
+    _styled_lines(ax, df, "bpp", "psnr", colours, legend=True)
+    res = sorted({p["resolution"] or "resolution not stated" for p in sets})
+    ax.set(xlabel="bpp", ylabel="PSNR (dB)", title=f"{dataset} ({', '.join(res)}): {REPORTED}")
+    _legend_outside(ax)
+    return to_svg(fig, bottom=0.12, right=0.72)
+
+
+def complexity_figure(points: Sequence[dict[str, Any]], title: str, colours: Colours) -> str | None:
+    """RD against complexity: PSNR (reconstruction, each size) and BD-rate against the anchor
+    (compression) over the decoder's MACs per pixel (log axis). points: dicts with method,
+    family, macs, and psnr or bd_rate; the papers' MACs (with their published curve's label) are
+    marked on the x axis of the BD panel as hollow ticks."""
+    pts = [p for p in points if is_number(p.get("macs")) and p["macs"] > 0]
+    if not pts:
+        return None
+    import pandas as pd
+
+    plt = _plt()
+    df = pd.DataFrame(pts)
+    panels = [c for c in ("psnr", "bd_rate") if c in df.columns and df[c].notna().any()]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels) + 2, 4.8), squeeze=False)
+    labels = {"psnr": "reconstruction PSNR (dB)", "bd_rate": "BD-rate vs anchor (%)"}
+    for i, (ax, col) in enumerate(zip(axes[0], panels)):
+        d = df.dropna(subset=[col])
+        _styled_lines(ax, d, "macs", col, colours, legend=i == len(panels) - 1)
+        ax.set_xscale("log")
+        ax.set(xlabel="decoder MACs per pixel", ylabel=labels[col], title=f"{title}: {labels[col]}")
+    _legend_outside(axes[0][-1])
+    return to_svg(fig, bottom=0.14, right=0.82)
 
 
 def convergence_figure(traces: Sequence[Trace], title: str, colours: Colours) -> str:

@@ -46,6 +46,7 @@ class RankRow:
     method: str
     family: str  # neural, codec, anchor
     cells: dict[str, RankCell] = field(default_factory=dict)
+    verified: bool = False  # every file behind the row re-decoded and re-scored by `nvbench verify`
 
 
 @dataclass
@@ -151,7 +152,7 @@ def rankings(records: Sequence[dict[str, Any]], bd_by_anchor: dict[str, Sequence
         for r in recs:
             by[(str(r["method"]), str(r["task"]))].append(r)
         rec_recs = [r for r in recs if r["task"] == "reconstruction" and r.get("split") in (None, "all")]
-        size = _default_size(preset, rec_recs)
+        size = _default_size(preset, rec_recs or recs)
         from nvbench.presets import format_size
 
         size_txt = format_size(int(size)) if is_number(size) else str(size or "")
@@ -200,14 +201,19 @@ def rankings(records: Sequence[dict[str, Any]], bd_by_anchor: dict[str, Sequence
                 conv_total.add(total)
             row.cells["decode_fps"] = _cell(rr, "decode_fps")
             row.cells["macs_per_pixel"] = _cell(rr, "macs_per_pixel")
+            if row.cells["macs_per_pixel"].value is None:  # a method run only for compression
+                comp = [r for r in by.get((m, "compression"), []) if r.get("size_target") == size]
+                row.cells["macs_per_pixel"] = _cell(comp, "macs_per_pixel")
             row.cells["params"] = _cell(rr, "params")
+            files = [r for t in {t for mm, t in by if mm == m} for r in by[(m, t)] if r.get("file")]
+            row.verified = bool(files) and all(r.get("verified") for r in files)
             if any(c.value is not None for c in row.cells.values()):
                 rows.append(row)
         pct = f"{CONVERGENCE_FRACTION:.0%}"
         total = next(iter(conv_total)) if len(conv_total) == 1 and None not in conv_total else None
         of = f"{pct} of {total} epochs" if total else f"{pct} of the epochs"
         e = next(iter(conv_epochs)) if len(conv_epochs) == 1 and None not in conv_epochs else None
-        head = f"PSNR at epoch {e} (first ≥ {of})" if e else f"PSNR at the first epoch ≥ {of}"
+        head = f"PSNR at epoch {e} (≥ {pct})" if e else f"PSNR at the first epoch ≥ {pct}"
         cols.append(RankColumn("conv", head, UP, 2, lb("convergence"),
                                f"convergence: PSNR at the earliest evaluated epoch at or after {of}"))
         cols += [RankColumn("decode_fps", "decode fps", UP, 1, lb("reconstruction"),
