@@ -108,3 +108,20 @@ def test_file_whose_decode_differs_fails(bundle: Path, tmp_path: Path, capsys: p
 def test_not_a_bundle_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["verify", str(tmp_path)]) == 2
     assert "not a results store" in capsys.readouterr().err
+
+
+def test_report_frames_codec_beside_neural_at_matched_bpp(bundle: Path, tmp_path: Path) -> None:
+    import math
+
+    from nvbench.report.build import build_context
+
+    ctx = build_context(_copy(bundle, tmp_path), tmp_path)
+    (strip,) = [s for s in ctx["frames"] if s["what"].startswith("compression at matched bpp")]
+    labels = [m["label"] for m in strip["methods"]]
+    assert [lb.split()[0] for lb in labels] == ["nerv", "x265"] and "(codec)" in labels[1]
+    target = float(strip["what"].split("target ")[1].split()[0])
+    recs = [r for r in ctx["data"].records if r["method"] == "nerv"]
+    shown = float(labels[0].split("· ")[1].split()[0])
+    nearest = min(recs, key=lambda r: abs(math.log(r["bpp"] / target)))
+    assert abs(nearest["bpp"] - shown) < 5e-5  # the nerv point nearest to the common target (labels: 4 decimals)
+    assert all(m["decoded"].startswith("data:image/png;base64,") and m["psnr"] > 5 for m in strip["methods"])

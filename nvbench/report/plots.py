@@ -344,14 +344,23 @@ def frame_strip(entries: Sequence[tuple[str, Any]], gain: float = 4.0) -> dict[s
     if not common:
         return None
     idx = sorted(common)[len(common) // 2]
+    frames = []
     truth = None
-    methods = []
     for label, s in loaded:
         pos = [int(i) for i in s["indices"]].index(idx)
-        gt, dec = s["truth"][pos], s["decoded"][pos]
-        truth = gt if truth is None else truth
-        err = np.abs(dec.astype(np.float32) - gt.astype(np.float32)).mean(-1) / 255.0
-        mse = float((((dec.astype(np.float64) - gt.astype(np.float64)) / 255.0) ** 2).mean())
+        truth = s["truth"][pos] if truth is None else truth
+        frames.append((label, s["decoded"][pos]))
+    return strip_from_frames(truth, frames, idx, gain)
+
+
+def strip_from_frames(truth: np.ndarray, frames: Sequence[tuple[str, np.ndarray]], idx: int,
+                      gain: float = 4.0) -> dict[str, Any]:
+    """The ground truth and, per (label, decoded uint8 frame), the frame, its error map (|error| x
+    gain, magma) and its PSNR, as data URIs."""
+    methods = []
+    for label, dec in frames:
+        err = np.abs(dec.astype(np.float32) - truth.astype(np.float32)).mean(-1) / 255.0
+        mse = float((((dec.astype(np.float64) - truth.astype(np.float64)) / 255.0) ** 2).mean())
         psnr = math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
         methods.append({"label": label, "decoded": png_data_uri(_shrink(dec)),
                         "error": png_data_uri(np.clip(_shrink(err) * gain, 0, 1)), "psnr": psnr})
