@@ -107,6 +107,8 @@ class HNeRVBoostMethod(MethodPlugin):
     capabilities = frozenset({REPRESENTATION, HYBRID})
     recipe = BOOST_RECIPE
     index_normalisation = "(i+1)/N (the time code; frames decode from their embeddings and t)"
+    compression_pipeline = "representations.hnerv_boost_compress:compress"  # QAT + rate penalty (its own)
+    rd_knob = "bits"
     options: ClassVar[dict[str, Any]] = {
         "embed_dim": 16,  # d (enc_dim 64_16)
         "enc_dim": 64,  # c1
@@ -121,12 +123,19 @@ class HNeRVBoostMethod(MethodPlugin):
         "pe_base": 1.25,  # embed pe_1.25_80
         "pe_levels": 80,
         "fc_dim": 0,  # c2; 0 = the largest that fits the size budget
+        # its own compression pipeline (scripts/compression/hnerv_boost.sh); the bit depth is the
+        # compression task's `bits` (default there: the repo's 8)
+        "qat_epochs": -1,  # -1 = 100/300 of the training epochs (the repo's 100 after 300)
+        "qat_lr": 5e-4,
+        "qat_lambda": 0.05,  # lambda_rate
+        "qat_target_bits": 4.0,  # target_bit: the penalty applies while the estimate exceeds this per parameter
     }
     option_ranges: ClassVar[dict[str, tuple]] = {
         "embed_dim": (1, None), "enc_dim": (1, None), "strides": (1, None), "blocks": (1, None),
         "kmin": (1, None), "kmax": (1, None), "kcap": (1, None), "reduce": (1.0, None),
         "lower_width": (1, None), "t_dim": (0, None), "pe_base": (1.0, None), "pe_levels": (1, None),
-        "fc_dim": (0, None),
+        "fc_dim": (0, None), "qat_epochs": (-1, None), "qat_lr": (0.0, None), "qat_lambda": (0.0, None),
+        "qat_target_bits": (0.0, None),
     }
     option_types: ClassVar[dict[str, type]] = {"strides": int}
 
@@ -143,13 +152,18 @@ class HNeRVBoostMethod(MethodPlugin):
         def t_of(c2: int) -> int:
             return int(o["t_dim"]) or auto_t_dim(c2)
 
+        def widths_of(c2: int) -> list[int]:
+            # below c2 = lower width (12) the lower width follows c2: small budgets (the smoke preset)
+            # get a decoder c2 wide throughout instead of an error; the repo never goes there
+            return hnerv_widths(c2, len(strides), o["reduce"], min(o["lower_width"], c2))
+
         def count(c2: int) -> int:
-            widths = hnerv_widths(c2, len(strides), o["reduce"], o["lower_width"])
+            widths = widths_of(c2)
             return embed_param + boost_decoder_params(d, c2, strides, kernels, widths, o["blocks"], t_of(c2),
                                                       o["pe_levels"])
 
         shape = f"{frames} frames of {height}x{width}"
-        floor_c2 = o["lower_width"]
+        floor_c2 = 1
         floor = count(floor_c2)
         if o["fc_dim"]:
             c2 = int(o["fc_dim"])
@@ -164,7 +178,7 @@ class HNeRVBoostMethod(MethodPlugin):
                 mid = (lo + hi) // 2
                 lo, hi = (mid, hi) if count(mid) <= size else (lo, mid)
             c2 = lo
-        widths = hnerv_widths(c2, len(strides), o["reduce"], o["lower_width"])
+        widths = widths_of(c2)
         t_dim = t_of(c2)
         decoder = boost_decoder_params(d, c2, strides, kernels, widths, o["blocks"], t_dim, o["pe_levels"])
         return {

@@ -74,10 +74,17 @@ def test_paper_and_cpu_presets():
 
 
 def test_size_error_names_the_true_floor():
-    with pytest.raises(SizeError, match=r"smallest size there is .*\(78915 parameters\)"):
-        M.plan(132, 160, 320, 24_000, {})
-    floor = M.plan(132, 160, 320, 78_915, {})
-    assert floor["params"] == 78_915 and floor["c2"] == 12
+    with pytest.raises(SizeError, match=r"smallest size there is .*\(1900 parameters\)"):
+        M.plan(8, 40, 80, 1_000, {})
+    floor = M.plan(8, 40, 80, 1_900, {})
+    assert floor["params"] == 1_900 and floor["c2"] == 1
+
+
+def test_small_budgets_let_the_lower_width_follow_c2():
+    """The smoke preset's 24k: below c2 = 12 the decoder is c2 wide throughout (t_dim from c2)."""
+    p = M.plan(8, 40, 80, 24_000, {})
+    assert p["c2"] == 7 and p["widths"] == [7] * 5 and p["t_dim"] == 4 and p["params"] == 19_927
+    assert M.plan(132, 160, 320, 78_915, {})["widths"] == [12] * 5  # from c2 = 12 up: the repo's rule
 
 
 def test_forward_export_and_stored_state():

@@ -25,7 +25,7 @@ from nvbench.compress.container import (
     read_container,
     write_container,
 )
-from nvbench.compress.quantize import centre, dequantise, quantise, uncentre
+from nvbench.compress.quantize import QuantTensor, centre, dequantise, quantise, uncentre
 
 SECTIONS = ("qparams", "tables", "symbols", "raw")
 MAX_ELEMENTS = 1 << 28  # refuse headers that describe absurdly large tensors
@@ -38,9 +38,11 @@ def embedding_keys(decoder: Any) -> set[str]:
 
 def encode_decoder(decoder: Any, method: str, method_version: str, config: dict[str, Any], *, bits: int = 8,
                    embed_bits: int | None = None, coder: str = "range", exact_zero: bool = False,
-                   info: dict[str, Any] | None = None) -> bytes:
+                   info: dict[str, Any] | None = None, quantised: dict[str, QuantTensor] | None = None) -> bytes:
     """The .nvb bytes of `decoder.state_dict()`: float tensors quantised to `bits` (embeddings to
-    `embed_bits`, default the same), other tensors stored raw."""
+    `embed_bits`, default the same), other tensors stored raw. `quantised` gives the codes of some
+    tensors as a pipeline made them (e.g. quantisation-aware training: its own grid and bit depth
+    per tensor); those are stored as they are, the others are quantised here."""
     embed_bits = bits if not embed_bits else embed_bits
     emb = embedding_keys(decoder)
     tensors, streams, alphabets = [], [], []
@@ -49,8 +51,14 @@ def encode_decoder(decoder: Any, method: str, method_version: str, config: dict[
         arr = t.detach().cpu().numpy()
         entry: dict[str, Any] = {"name": name, "shape": [int(s) for s in arr.shape]}
         if np.issubdtype(arr.dtype, np.floating):
-            b = embed_bits if name in emb else bits
-            q = quantise(arr.astype(np.float32), b, exact_zero=exact_zero)
+            if quantised and name in quantised:
+                q = quantised[name]
+                if tuple(q.codes.shape) != arr.shape:
+                    raise ValueError(f"quantised codes of {name!r} have shape {q.codes.shape}, the tensor {arr.shape}")
+                b = q.bits
+            else:
+                b = embed_bits if name in emb else bits
+                q = quantise(arr.astype(np.float32), b, exact_zero=exact_zero)
             entry.update(dtype="float32", bits=b, keep=list(q.keep), kind="embedding" if name in emb else "weight")
             streams.append(centre(q.codes, q.keep, q.mins, q.scales, b).ravel())
             alphabets.append(1 << b)
