@@ -23,14 +23,33 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def probe(path: Path) -> dict[str, float | int]:
-    """Width, height and fps of the first video stream (parsed from ffmpeg's banner)."""
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
-    m = re.search(r"Video: .*?, (\d{2,5})x(\d{2,5})[, \[]", proc.stderr)
+_SIZE = r"Video: .*?, (\d{1,5})x(\d{1,5})[, \[]"
+
+
+def probe(path: Path, timeout: float = 120.0) -> dict[str, float | int]:
+    """Width, height and fps of the first video stream as ffmpeg decodes it: after a rotation tag
+    (a 90-degree phone clip comes out 720x1280, not its coded 1280x720). Read from the output
+    stream of a one-frame decode, else from the input's size and its display rotation."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-frames:v", "1", "-f", "null",
+           "-"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise FormatError(f"{path}: ffmpeg did not finish reading the first frame within {timeout:g} s") from None
+    inp, _, out = proc.stderr.partition("Output #0")
+    m = re.search(_SIZE, inp)
     if not m:
         raise FormatError(f"{path}: no video stream found by ffmpeg")
-    fps = re.search(r"([\d.]+) fps", proc.stderr)
-    return {"width": int(m.group(1)), "height": int(m.group(2)), "fps": float(fps.group(1)) if fps else 25.0}
+    width, height = int(m.group(1)), int(m.group(2))
+    shown = re.search(_SIZE, out)
+    if shown:
+        width, height = int(shown.group(1)), int(shown.group(2))
+    else:
+        rot = re.search(r"rotation of (-?[\d.]+) degrees|rotate\s*:\s*(-?\d+)", inp)
+        if rot and round(float(rot.group(1) or rot.group(2))) % 180 == 90:
+            width, height = height, width
+    fps = re.search(r"([\d.]+) fps", inp)
+    return {"width": width, "height": height, "fps": float(fps.group(1)) if fps else 25.0}
 
 
 def decode_rgb(path: Path, extra_filters: str | None = None) -> np.ndarray:

@@ -18,8 +18,12 @@ by frame (the whole clip is never held in memory).
 
 from __future__ import annotations
 
+import collections
+import os
 import re
+import select
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,6 +178,11 @@ def read_image(source: Path | object, name: str, mode: str = "RGB") -> np.ndarra
                 if img.mode not in ("P", "L"):
                     raise FormatError(f"{name}: an annotation must be a palette or greyscale PNG, got mode {img.mode}")
                 return np.asarray(img, dtype=np.uint8).copy()
+            if mode == "RGB" and img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+                # 16-bit greyscale: scaled to 8 bits (v / 257, rounded); convert("RGB") would clip it to white
+                grey = np.asarray(img, dtype=np.float64)
+                grey = np.clip(np.rint(grey / 257.0), 0, 255).astype(np.uint8)
+                return np.repeat(grey[..., None], 3, axis=2)
             return np.asarray(img.convert(mode), dtype=np.uint8).copy()
     except FormatError:
         raise
@@ -214,38 +223,114 @@ def iter_images(files: list[Path], height: int, width: int, chunk: int = 8) -> I
 # ---------------------------------------------------------------- video files
 
 
-def count_video_frames(path: Path) -> int:
+#: seconds ffmpeg may deliver nothing before a read gives up (a stream that stopped); $NVBENCH_FFMPEG_STALL
+STALL_SECONDS = float(os.environ.get("NVBENCH_FFMPEG_STALL", "120"))
+
+
+class _Stalled(Exception):
+    pass
+
+
+class FFmpegStream:
+    """An ffmpeg child whose stdout is read with a stall limit and whose stderr is drained by a
+    thread all the time (a pipe nobody reads blocks ffmpeg after 64 KB of warnings); the last
+    lines of stderr are kept for the error message. `close()` kills it if it still runs."""
+
+    def __init__(self, cmd: list[str]):
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.tail: collections.deque[str] = collections.deque(maxlen=20)
+        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
+        self._drain.start()
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in iter(self.proc.stderr.readline, b""):
+            self.tail.append(line.decode(errors="replace").rstrip())
+
+    def read(self, n: int, stall: float) -> bytes:
+        """Up to n bytes (fewer only at the end of the stream); _Stalled after `stall` seconds
+        without a byte."""
+        assert self.proc.stdout is not None
+        fd, buf = self.proc.stdout.fileno(), bytearray()
+        while len(buf) < n:
+            ready, _, _ = select.select([fd], [], [], stall)
+            if not ready:
+                raise _Stalled(bytes(buf))  # what arrived before the stall
+            data = os.read(fd, min(n - len(buf), 1 << 22))
+            if not data:
+                break
+            buf += data
+        return bytes(buf)
+
+    def stderr_text(self) -> str:
+        return " | ".join(line for line in self.tail if line.strip())[-300:]
+
+    def close(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        code = self.proc.wait()
+        self._drain.join(timeout=5)
+        for fh in (self.proc.stdout, self.proc.stderr):
+            if fh is not None:
+                fh.close()
+        return code
+
+
+def count_video_frames(path: Path, stall: float | None = None) -> int:
     """Exact frame count by decoding with ffmpeg's null muxer (no pixels kept)."""
-    proc = subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
-                           "-f", "null", "-progress", "pipe:1", "-"], capture_output=True, text=True)
-    found = re.findall(r"^frame=(\d+)", proc.stdout, flags=re.M)
-    if proc.returncode != 0 or not found:
-        raise FormatError(f"{path}: ffmpeg cannot decode it: {proc.stderr.strip()[:300]}")
+    stall = STALL_SECONDS if stall is None else stall
+    stream = FFmpegStream([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
+                           "-f", "null", "-progress", "pipe:1", "-"])
+    text = b""
+    try:
+        while chunk := stream.read(1 << 16, stall):
+            text += chunk
+    except _Stalled as stalled:
+        stream.close()
+        found = re.findall(rb"^frame=(\d+)", text + stalled.args[0], flags=re.M)
+        raise FormatError(f"{path}: ffmpeg stopped delivering frames after frame {int(found[-1]) if found else 0} "
+                          f"(nothing for {stall:g} s)") from None
+    code = stream.close()
+    found = re.findall(rb"^frame=(\d+)", text, flags=re.M)
+    if code != 0 or not found:
+        raise FormatError(f"{path}: ffmpeg cannot decode it: {stream.stderr_text()}")
     return int(found[-1])
 
 
-def iter_video_rgb(path: Path, height: int, width: int, chunk: int = 8) -> Iterator[np.ndarray]:
+def iter_video_rgb(path: Path, height: int, width: int, chunk: int = 8, frames: int | None = None,
+                   stall: float | None = None) -> Iterator[np.ndarray]:
     """Frames of a video file as uint8 RGB chunks, streamed from ffmpeg (its default colour
-    handling: tags honoured, untagged = BT.601 limited)."""
+    handling: tags honoured, untagged = BT.601 limited; rotation tags applied, so height x width
+    is the size after rotation, as `probe` reports it). A stream that stops delivering, breaks
+    off inside a frame or ends before `frames` frames is a FormatError naming the file and the frame."""
+    stall = STALL_SECONDS if stall is None else stall
     cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     fb = height * width * 3
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None
+    stream = FFmpegStream(cmd)
+    done = 0
     try:
         while True:
-            data = proc.stdout.read(fb * chunk)
+            try:
+                data = stream.read(fb * chunk, stall)
+            except _Stalled as stalled:
+                whole = done + len(stalled.args[0]) // fb
+                raise FormatError(f"{path}: ffmpeg stopped delivering frames after frame {whole} "
+                                  f"(nothing for {stall:g} s)") from None
             if not data:
                 break
             if len(data) % fb:
-                raise FormatError(f"{path}: ffmpeg gave a partial {width}x{height} frame")
-            yield np.frombuffer(data, np.uint8).reshape(-1, height, width, 3)
+                raise FormatError(f"{path}: the stream breaks off inside frame {done + len(data) // fb + 1} "
+                                  f"({len(data) % fb} of {fb} bytes of a {width}x{height} frame)")
+            block = np.frombuffer(data, np.uint8).reshape(-1, height, width, 3)
+            done += block.shape[0]
+            yield block
     finally:
-        proc.stdout.close()
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        code = proc.wait()
+        code = stream.close()
     if code != 0:
-        raise FormatError(f"{path}: ffmpeg failed: {err.strip()[:300]}")
+        raise FormatError(f"{path}: ffmpeg failed after frame {done}: {stream.stderr_text()}")
+    if frames is not None and done != frames:
+        raise FormatError(f"{path}: the stream ended after frame {done} of the {frames} announced")
 
 
 def video_info(path: Path) -> tuple[int, int, int, float]:
