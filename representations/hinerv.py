@@ -121,6 +121,7 @@ class HiNeRVMethod(MethodPlugin):
     model_class = "representations.hinerv_net:HiNeRV"
     decoder_class = "representations.hinerv_net:HiNeRVDecoder"
     compression_pipeline = "representations.hinerv_compress:hinerv_pipeline"
+    file_decoder = "representations.hinerv_compress:load_file"  # its own .nvb layout (nvbench.compress.nvb)
     rd_knob = "bits"
     recipe = HINERV_RECIPE
     version = "1"

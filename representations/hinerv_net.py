@@ -164,7 +164,12 @@ class HiNeRVDecoder(Decoder):
             out.append(time_lerp(g.view(t, h, w, ch), idx, self.frames))
         return torch.cat(out, -1)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+    def forward(self, idx: torch.Tensor, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None,
+                patch: tuple[int, int] | None = None) -> torch.Tensor:
+        """Whole frames; with rows/cols/patch the crops (forward_patches), so that one call path
+        serves torch.func.functional_call (the compression pipeline's masked / noisy weights)."""
+        if patch is not None:
+            return self.forward_patches(idx, rows, cols, patch)
         idx = idx.reshape(-1)
         x = self.base(idx)
         x = self.stem(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
