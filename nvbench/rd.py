@@ -88,7 +88,7 @@ RD_COLUMNS = [
     ("method", "method", 0), ("variant", "point", 0), ("size_target", "size", 0), ("bpp", "bpp", 4),
     ("psnr", "PSNR", 2), ("psnr_y", "PSNR-Y", 2), ("psnr_yuv", "PSNR-YUV", 2), ("ms_ssim", "MS-SSIM", 4),
     ("vmaf", "VMAF", 2), ("file_bytes", "bytes", 0), ("coder", "coder", 0), ("encode_seconds", "enc s", 2),
-    ("decode_fps", "dec fps", 1),
+    ("decode_seconds", "dec s", 2), ("decode_fps", "dec fps", 1),
 ]
 BD_COLUMNS = [
     ("sequence", "sequence", 0), ("method", "method", 0), ("anchor", "anchor", 0), ("points", "points", 0),

@@ -148,3 +148,22 @@ def test_ten_bit_path_is_exact_and_parsers():
     log = "[Parsed_showinfo_0 @ 0x1] n:   0 pts: 0 iskey:1 type:I\n[x] n:   1 pts: 1 iskey:0 type:B\n" \
           "[x] n:  12 pts: 3 iskey:0 type:I\n"
     assert intra_frames(log) == [0, 12]
+
+
+def test_several_anchors_in_the_run_and_in_compare(tmp_path, capsys):
+    from nvbench.cli import main
+    from nvbench.runner import add_companion_jobs
+
+    jobs = expand(RunRequest(methods=["x264"], tasks=["compression"], preset="smoke",
+                             settings={"anchor": "x265,vvenc"}))
+    assert [j.method for j in add_companion_jobs(jobs, Store(tmp_path / "empty"))] == ["x265", "vvenc", "x264"]
+    store = Store(tmp_path / "s")
+    for i, (m, f) in enumerate((("x265", 1.0), ("vvenc", 0.5), ("hnerv", 2.0))):
+        recs = [{"method": m, "task": "compression", "status": "ok", "bpp": f * r, "psnr": q, "dataset": "d",
+                 "sequence": "s", "preset": "cpu", "height": 8, "width": 8, "frames": 2}
+                for r, q in [(0.1, 30), (0.2, 33), (0.4, 36), (0.8, 39)]]
+        store.write(f"k{i}", {"records": recs})
+    assert main(["compare", "--results", str(tmp_path / "s"), "--anchor", "x265,vvenc", "--no-points"]) == 0
+    out = capsys.readouterr().out
+    assert "against x265" in out and "against vvenc" in out
+    assert "-50.00" in out and "100.00" in out  # vvenc vs x265; hnerv vs vvenc: four times the bits

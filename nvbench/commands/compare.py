@@ -1,4 +1,4 @@
-"""`nvbench compare --anchor x265`: RD points and BD-rate / BD-PSNR from the store alone."""
+"""`nvbench compare --anchor x265,vvenc`: RD points and BD-rate / BD-PSNR from the store alone."""
 
 from __future__ import annotations
 
@@ -22,16 +22,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not records:
         raise NvbenchError(f"no compression records in {store.jobs_dir}/ (run: nvbench run -m hnerv,x265 "
                            f"-t compression --results {args.results})")
-    if not any(r.get("method") == args.anchor for r in records):
-        known = sorted({str(r.get("method")) for r in records})
-        raise NvbenchError(f"the store has no compression points of the anchor {args.anchor!r} "
-                           f"(methods there: {', '.join(known)}); run: nvbench run -m {args.anchor} -t compression")
+    from nvbench.tasks.compression import anchor_list
+
+    anchors = anchor_list(args.anchor)
+    for anchor in anchors:
+        if not any(r.get("method") == anchor for r in records):
+            known = sorted({str(r.get("method")) for r in records})
+            raise NvbenchError(f"the store has no compression points of the anchor {anchor!r} "
+                               f"(methods there: {', '.join(known)}); run: nvbench run -m {anchor} -t compression")
     if not args.no_points:
         print(rd_table(records))
         print()
-    print(f"BD-rate / BD-PSNR against {args.anchor} on {args.metric} (PCHIP; negative BD-rate = fewer bits; "
-          f"curves are each method's Pareto front):")
-    print(bd_table(records, args.anchor, args.metric))
+    for i, anchor in enumerate(anchors):
+        print(("\n" if i else "") + f"BD-rate / BD-PSNR against {anchor} on {args.metric} (PCHIP; negative BD-rate "
+              "= fewer bits; curves are each method's Pareto front):")
+        print(bd_table(records, anchor, args.metric))
     ceilings = {}
     for r in records:
         if isinstance(r.get("psnr_ceiling_yuv420"), float):
@@ -45,7 +50,7 @@ def register(sub: Any) -> None:
     from nvbench.results import DEFAULT_RESULTS
 
     p = sub.add_parser("compare", help="RD points and BD-rate/BD-PSNR of every method against an anchor")
-    p.add_argument("--anchor", default="x265", help="anchor method (default x265)")
+    p.add_argument("--anchor", default="x265", help="anchor method(s), comma-separated, e.g. x265,vvenc (default x265)")
     p.add_argument("--metric", default="psnr", choices=METRICS, help="quality axis (default psnr, RGB 8-bit)")
     p.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
     p.add_argument("--dataset", help="only this dataset")

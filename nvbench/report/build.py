@@ -88,6 +88,8 @@ def conditions(data: ReportData) -> list[tuple[str, str]]:
         ("working resolutions", fmt(_distinct(recs, "resolution"))),
         ("colour conversion", fmt(_distinct(recs, "colour"))),
         ("codec colour path", fmt(_distinct(recs, "colour_conversion"))),
+        ("codec coding conditions", fmt(_distinct(recs, "coding_conditions"))),  # encoder, version, GOP, threads
+        ("codec ffmpeg build", fmt(_distinct(recs, "ffmpeg_version"))),
         ("epochs", ", ".join(epochs) or "—"),
         ("bpp method", BPP_METHOD + (f"; coders: {fmt(_distinct(recs, 'coder'))}" if _distinct(recs, "coder")
                                      else "")),

@@ -26,6 +26,11 @@ from nvbench.rd import RD_COLUMNS
 from nvbench.tasks.base import Task, TaskContext
 
 
+def anchor_list(value: Any) -> list[str]:
+    """Anchor names from the `anchor` option's text ("x265", "x265,vvenc"), in order, no repeats."""
+    return list(dict.fromkeys(a.strip() for a in str(value or "").split(",") if a.strip()))
+
+
 class CompressionTask(Task):
     name = "compression"
     version = "2"  # 2: symbols centred on the zero code
@@ -38,7 +43,7 @@ class CompressionTask(Task):
         "prune": [0.0, 0.2],  # pruning ratios swept (fraction of weights removed)
         "finetune_epochs": -1,  # after pruning; -1 = a tenth of the training epochs (at least 1)
         "coder": "range",  # entropy coder of the scored file: range | huffman
-        "anchor": "x265",  # the BD-rate anchor the runner adds when the store has no points of it
+        "anchor": "x265",  # BD-rate anchor(s), comma-separated; the runner adds each one the store has no points of
         "vmaf": True,
         "lpips": True,
         # own: the method's own compression pipeline when it declares one (`compression_pipeline`),
@@ -55,13 +60,21 @@ class CompressionTask(Task):
 
     # -- runner and CLI hooks ----------------------------------------------------------------
     @classmethod
+    def anchors(cls, task_options: dict[str, Any] | None) -> list[str]:
+        """The BD-rate anchors named by the `anchor` option (comma-separated, e.g. "x265,vvenc")."""
+        return anchor_list(cls.resolve_options(task_options).get("anchor"))
+
+    @classmethod
     def companion_jobs(cls, job: Any, store: Any, known: Any = ()) -> list[Any]:
-        """The anchor's compression job for this sequence and preset when the store has no ok
+        """Each anchor's compression job for this sequence and preset when the store has no ok
         anchor points there (and the run does not already include it)."""
+        return [j for anchor in cls.anchors(job.task_options) for j in cls._anchor_job(anchor, job, store, known)]
+
+    @classmethod
+    def _anchor_job(cls, anchor: str, job: Any, store: Any, known: Any) -> list[Any]:
         from nvbench import registry
 
-        anchor = str(cls.resolve_options(job.task_options).get("anchor") or "")
-        if not anchor or job.method == anchor:
+        if job.method == anchor:
             return []
         same = ("dataset", "sequence", "preset", "frames", "crop", "resolution")
         for other in known:
@@ -91,9 +104,9 @@ class CompressionTask(Task):
             return ""
         seqs = {(r.get("dataset"), r.get("sequence"), r.get("preset")) for r in mine}
         pool = [r for r in store.records() if (r.get("dataset"), r.get("sequence"), r.get("preset")) in seqs]
-        anchors = {str(r.get("anchor")) for r in mine if r.get("anchor")} or {"x265"}
+        anchors = {a: None for r in mine for a in anchor_list(r.get("anchor"))} or {"x265": None}
         lines = []
-        for anchor in sorted(anchors):
+        for anchor in anchors:
             lines.append(f"BD-rate / BD-PSNR against {anchor} (PSNR, RGB 8-bit; negative BD-rate = fewer bits):")
             lines.append(bd_table(pool, anchor))
         for ds, seq, preset in sorted(seqs, key=str):
