@@ -54,7 +54,7 @@ class TemporalAffine(nn.Module):
         b, c = x.shape[:2]
         scale = self.scale1(F.relu(self.scale0(t))).view(b, c, 1, 1)
         shift = self.shift1(F.relu(self.shift0(t))).view(b, c, 1, 1)
-        return x * (scale + 1) + shift
+        return torch.addcmul(shift, x, scale + 1)  # one pass over x instead of a product and a sum
 
 
 class AffineResBlock(nn.Module):
@@ -69,7 +69,10 @@ class AffineResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         y = gelu_(self.conv0(self.affine0(x, t)))
-        return x + self.conv1(self.affine1(y, t))
+        y = self.conv1(self.affine1(y, t))
+        if torch.is_grad_enabled() and (y.requires_grad or x.requires_grad):
+            return x + y
+        return y.add_(x)  # decoding: the conv output is fresh, add in place
 
 
 class BoostBlock(nn.Module):

@@ -14,7 +14,7 @@ from nvbench import registry
 from nvbench.train import compute_loss, make_optimizer
 
 N, H, W, SIZE = 132, 160, 320, 94_000
-NAMES = ["nerv", "nerv-hnerv", "enerv", "hnerv", "autoencoder"]
+NAMES = ["nerv", "nerv-hnerv", "enerv", "hnerv", "autoencoder", "hnerv-boost"]
 
 
 def _setup(name: str):
