@@ -39,7 +39,15 @@ def cmd_decode(args: argparse.Namespace) -> int:
     checks.int_at_least("--threads", args.threads, 1)
     checks.check_device("--device", args.device)
     checks.writable_folder("--output", args.output, create=True)
-    frames, setup, seconds = timed_decode(args.file, args.device, threads=args.threads)
+    limit = None
+    if args.max_output is not None:
+        from nvbench.compress.bounds import parse_bytes
+
+        try:
+            limit = parse_bytes(args.max_output)
+        except (ValueError, IndexError):
+            raise checks.CheckError(f"--max-output {args.max_output}: expected a size like 4G or 500M") from None
+    frames, setup, seconds = timed_decode(args.file, args.device, threads=args.threads, max_output_bytes=limit)
     paths = write_frames(frames, Path(args.output), args.format)
     digest = hashlib.sha256(frames.tobytes()).hexdigest()
     t, h, w = frames.shape[:3]

@@ -316,7 +316,7 @@ def decode_range(tables: bytes, payload: bytes, sizes: Sequence[int], alphabets:
         raise EntropyError("range-coded payload is not a whole number of 32-bit words")
     words = np.frombuffer(payload, "<u4").astype(np.uint32)
     dec = constriction.stream.queue.RangeDecoder(words)
-    out = []
+    out, used = [], []
     for n, k_alpha, a in zip(sizes, alphabets, assign):
         if n == 0:
             out.append(np.zeros(0, np.int64))
@@ -331,8 +331,17 @@ def decode_range(tables: bytes, payload: bytes, sizes: Sequence[int], alphabets:
             out.append(np.asarray(dec.decode(model, int(n)), np.int64))
         except Exception as exc:  # constriction raises on invalid data
             raise EntropyError(f"range decoder: {exc}") from exc
+        used.append(model)
     if dec.maybe_exhausted() is False:
         raise EntropyError("range-coded payload has data left over")
+    # A range decoder reads missing words as zeros, so a truncated or emptied payload would decode
+    # to other symbols without an error: the payload must be exactly the encoding of what it gave.
+    enc = constriction.stream.queue.RangeEncoder()
+    for arr, model in zip((a for a in out if a.size), used):
+        enc.encode(arr.astype(np.int32), model)
+    if not np.array_equal(enc.get_compressed().astype(np.uint32), words):
+        raise EntropyError("range-coded payload is not the encoding of the symbols it decodes to "
+                           "(truncated or altered)")
     return out
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 import nvbench
 from nvbench.compress import entropy
+from nvbench.compress.bounds import check_method_and_shape, check_output
 from nvbench.compress.container import (
     CorruptFileError,
     HeaderMismatchError,
@@ -96,6 +97,9 @@ def _validate(header: dict[str, Any], name: str) -> None:
         raise bad(f"unknown entropy coder {header['coder']!r}")
     if not (header["frames"] > 0 and header["height"] > 0 and header["width"] > 0):
         raise bad("frames, height and width must be positive")
+    check_method_and_shape(header, name)
+    if any(isinstance(s, bool) for s in (header["frames"], header["height"], header["width"])):
+        raise bad("frames, height and width must be integers")
     total, names = 0, set()
     for t in header["tensors"]:
         if not isinstance(t, dict) or not isinstance(t.get("name"), str) or t["name"] in names:
@@ -232,20 +236,27 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 def decode_frames(source: str | Path | bytes, device: str = "cpu", batch_size: int = REFERENCE_BATCH,
-                  threads: int | None = REFERENCE_THREADS) -> np.ndarray:
+                  threads: int | None = REFERENCE_THREADS, max_output_bytes: int | None = None) -> np.ndarray:
     """All frames of a .nvb file as uint8 (T,H,W,3): exactly what the compression task scores
     (with the default device, batch and threads)."""
-    return timed_decode(source, device, batch_size, threads)[0]
+    return timed_decode(source, device, batch_size, threads, max_output_bytes)[0]
 
 
 def timed_decode(source: str | Path | bytes, device: str = "cpu", batch_size: int = REFERENCE_BATCH,
-                 threads: int | None = REFERENCE_THREADS) -> tuple[np.ndarray, float, float]:
-    """(frames, seconds to rebuild the decoder from the file, seconds to decode every frame)."""
+                 threads: int | None = REFERENCE_THREADS,
+                 max_output_bytes: int | None = None) -> tuple[np.ndarray, float, float]:
+    """(frames, seconds to rebuild the decoder from the file, seconds to decode every frame).
+    What the header says the decode produces is bounded first (nvbench/compress/bounds.py): by what
+    the file can hold and by `max_output_bytes` (default: $NVBENCH_DECODE_LIMIT, else the memory
+    available), and refused before anything is built or allocated."""
     from nvbench.evaluate import decode_uint8
 
+    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
+    name = str(source) if isinstance(source, (str, Path)) else "<bytes>"
+    check_output(read_container(data, name)[0], len(data), name, max_output_bytes)
     with torch_threads(threads):
         t0 = time.perf_counter()
-        decoder, header = load_decoder(source, device)
+        decoder, header = load_decoder(data, device, name=name)
         t1 = time.perf_counter()
         frames = decode_uint8(decoder, range(header["frames"]), batch_size=batch_size)
     return frames, t1 - t0, time.perf_counter() - t1
