@@ -69,4 +69,7 @@ def register(sub: Any) -> None:
     p.add_argument("--threads", type=int, default=REFERENCE_THREADS,
                    help=f"torch threads (default {REFERENCE_THREADS}: the reference decode the compression task "
                         "scores; other counts can change the last bit of some pixels)")
+    p.add_argument("--max-output", metavar="BYTES",
+                   help="refuse a file that decodes to more than this (e.g. 4G; default: $NVBENCH_DECODE_LIMIT, "
+                        "else the memory available)")
     p.set_defaults(func=cmd_decode)
