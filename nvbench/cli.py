@@ -63,10 +63,22 @@ def cmd_list(args: argparse.Namespace) -> int:
             desc = getattr(obj, "description", "") or getattr(getattr(obj, "card", None), "title", "")
             state = "available" if ok else f"unavailable: {reason}"
             print(f"  {name:<22} {state}" + (f"  — {desc}" if desc and ok else ""))
+            if args.options and obj is not None and kind in ("method", "task"):
+                _print_options(obj)
     print("presets:")
     for p in PRESETS.values():
         print(f"  {p.name:<22} {p.description}; sizes {', '.join(format_size(s) for s in p.sizes)}")
     return 0
+
+
+def _print_options(cls: Any) -> None:
+    """Each `--set` option of a plugin: its default and what is allowed (from its declarations)."""
+    from nvbench.options import describe
+
+    for key, default in getattr(cls, "options", {}).items():
+        allowed = describe(key, default, cls.option_choices.get(key), cls.option_ranges.get(key), cls.option_types)
+        shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        print(f"      --set {key}={shown}  ({allowed})")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -199,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run, run_parser=r)
 
     ls = sub.add_parser("list", help="registered methods, tasks, datasets and presets")
+    ls.add_argument("--options", action="store_true",
+                    help="also each method's and task's --set options: default and allowed values")
     ls.set_defaults(func=cmd_list)
     _add_command_modules(sub)
     return p

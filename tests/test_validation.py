@@ -290,3 +290,11 @@ def test_decode_checks(capsys, tmp_path, monkeypatch):
     ro.mkdir()
     _erofs_under(monkeypatch, ro)
     _refused(capsys, ["decode", str(nvb), "-o", str(ro)], "--output", "Read-only")
+
+
+def test_list_options_shows_each_declaration(capsys):
+    assert main(["list", "--options"]) == 0
+    out = capsys.readouterr().out
+    assert "--set reduce=1.2  (a finite number >= 1.0)" in out
+    assert "--set crfs=  (a comma-separated list, each an integer in 0..51)" in out
+    assert "--set coder=range  (one of range, huffman)" in out
