@@ -298,3 +298,18 @@ def test_list_options_shows_each_declaration(capsys):
     assert "--set reduce=1.2  (a finite number >= 1.0)" in out
     assert "--set crfs=  (a comma-separated list, each an integer in 0..51)" in out
     assert "--set coder=range  (one of range, huffman)" in out
+
+
+@pytest.mark.parametrize("text,expect", [
+    ('method = "hnerv"\npreset = "smoke"\nepochs = 0\n', ["--epochs", "0"]),
+    ('method = "hnerv"\npreset = "smoke"\nepochs = true\n', ["--epochs"]),
+    ('method = "hnerv"\npreset = "smoke"\nepochs = "abc"\n', ["epochs", "abc"]),
+    ('method = "hnerv"\npreset = "smoke"\nset = { reduce = "nan" }\n', ["reduce='nan'"]),
+    ('method = "x264"\ntask = "compression"\npreset = "smoke"\nset = { crfs = [23, 99] }\n', ["crfs='23,99'", "0..51"]),
+    ('method = "hnerv"\npreset = "smoke"\njobs = -1\n', ["--jobs", "-1"]),
+])
+def test_bad_values_in_a_config_file(capsys, tmp_path, text, expect):
+    cfg = tmp_path / "bench.toml"
+    cfg.write_text(text)
+    _refused(capsys, ["run", "--config", str(cfg), "--dry-run", "--results", str(tmp_path / "r")], *expect)
+    assert not (tmp_path / "r").exists()
