@@ -84,6 +84,12 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         raise NvbenchError(f"{args.name} has no preparation step")
     if args.source is None:
         raise NvbenchError(f"nvbench data prepare {args.name} needs --from PATH ({ds.source_hint})")
+    from nvbench.data.hub import is_hub_source, prepare_from_hub
+
+    if is_hub_source(args.source):  # hf:ORG/DATASET, or a save_to_disk / Parquet folder
+        metas = prepare_from_hub(ds, args.source, _csv(args.sequence))
+        print(f"{len(metas)} sequence(s) of {args.name} imported from {args.source} into {ds.root()}")
+        return 0
     metas = ds.prepare(Path(args.source), _csv(args.sequence))
     print(f"{len(metas)} sequence(s) of {args.name} prepared in {ds.root()}")
     return 0
@@ -114,7 +120,8 @@ def register(sub: Any) -> None:
     info.set_defaults(func=cmd_info)
     prep = dsub.add_parser("prepare", help="convert downloaded files once into the data root")
     prep.add_argument("name")
-    prep.add_argument("--from", dest="source", help="the downloaded archive(s), file or folder")
+    prep.add_argument("--from", dest="source", help="the downloaded archive(s), file or folder; or hf:ORG/DATASET "
+                                                    "(Hugging Face hub) or a save_to_disk/Parquet folder")
     prep.add_argument("--sequence", help="comma-separated sequences (default: all found)")
     prep.set_defaults(func=cmd_prepare)
     dl = dsub.add_parser("download", help="fetch from the official URLs (resumable), verify, prepare")

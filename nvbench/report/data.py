@@ -65,8 +65,11 @@ def _finite(v: Any) -> bool:
 def load_report_data(root: str | Path) -> ReportData:
     """All usable records of the store at `root`, with provenance merged in, and the list of
     everything left out (failed, diverged, not applicable, unreadable, newer schema)."""
+    from nvbench.report import hf
+
     store = Store(root)
     data = ReportData(root=Path(root))
+    exported = hf.is_export(root)  # a store exported with `nvbench export --format hf`
     if not store.root.exists():
         data.notes.append(f"the store {store.root} does not exist: run `nvbench run ... --results {store.root}`")
         return data
@@ -74,7 +77,7 @@ def load_report_data(root: str | Path) -> ReportData:
 
     data.verified = verified_jobs(root)
     older: dict[int, int] = {}
-    for path, payload, problem in store.iter_jobs():
+    for path, payload, problem in (hf.payloads(root) if exported else store.iter_jobs()):
         if payload is None:
             data.left_out.append(LeftOut(path.name, "unreadable", problem.removeprefix("unreadable: "), str(path)))
             continue
