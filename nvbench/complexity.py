@@ -4,7 +4,9 @@ Counted on the model's own computation as `nvbench speed` counts FLOPs (torch's 
 over the exported decoder with autograd on, so decoding shortcuts such as
 nvbench.nn.head_over_subpixel do not lower the count): multiply-accumulates of convolutions and
 matrix products for one decoded frame, divided by its pixels (FlopCounterMode counts 2 FLOPs
-per MAC; element-wise work is not counted). Codecs and anchors get no number and a reason.
+per MAC; element-wise work is not counted). Codecs and anchors get no number and a reason. A
+method may count its own (`macs_per_pixel(config)` classmethod, with `macs_reason`) where decoding
+one frame alone does not show its cost (c3 decodes its latents with an entropy model).
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ def complexity_fields(method: Any, config_of: Any, frames: int, height: int, wid
         config = config_of()
     except Exception as exc:  # an unplannable size: the record says why elsewhere
         return {"macs_per_pixel": None, "macs_reason": f"not counted: {exc}"}
+    own = getattr(method, "macs_per_pixel", None)
+    if callable(own):  # a method whose decoding the one-frame count misses (e.g. c3: an entropy model per latent)
+        return {"macs_per_pixel": float(own(config)), "macs_reason": str(getattr(method, "macs_reason", "") or
+                                                                          "the method's own count")}
     key = json.dumps([getattr(method, "name", str(method)), config, frames, height, width], sort_keys=True,
                      default=str)
     if key not in _CACHE:

@@ -131,7 +131,9 @@ def expand(req: RunRequest) -> list[Job]:
                     task = registry.tasks.get(t_name)
                     m_opts, t_opts = split_settings(req.settings, method, task, known_options)
                     trains = method.has(REPRESENTATION) and task.trains
-                    sizes = (req.sizes or [preset.default_size]) if trains else [None]
+                    # a method that declares takes_size = False (its rate is set otherwise, e.g. c3's lambda) gets none
+                    sized = trains and getattr(method, "takes_size", True)
+                    sizes = (req.sizes or [preset.default_size]) if sized else [None]
                     recipe = resolve_recipe(req.recipe, method.recipe).name if trains and method.recipe else "-"
                     for size in sizes:
                         plan_key = (m_name, n, h, w, size, canonical_json(m_opts))

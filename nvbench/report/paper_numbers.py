@@ -192,6 +192,20 @@ PAPER_RD: list[dict[str, Any]] = [
         conditions="UVG, crop 960x1920; codec settings not given; read off the figure (±0.003 bpp, ±0.1 dB)",
         points=[(0.025, 34.05, None), (0.038, 35.2, None), (0.059, 36.35, None), (0.097, 37.45, None)],
     ),
+    paper_curve(
+        id="c3_uvg", method="c3", label="C3 (Adaptive)", dataset="uvg", resolution="1080x1920", type="neural-field",
+        source="C3 code baselines/uvg.py, entry 'C3 (Adaptive)' (a Python dict of bpp and PSNR committed by the "
+               "authors; meta.source 'Our experiments')", obtained="committed CSV",
+        reference="https://arxiv.org/abs/2312.02753",
+        conditions="UVG 7 videos at 1080x1920, mean over videos; one model per patch of frames (patch size and "
+                   "entropy-model variant chosen per lambda), ~110k steps each; bpp from the entropy model's "
+                   "estimate (no file written), PSNR of the rounded reconstruction",
+        macs_per_pixel={"min": 0, "max": 5000, "source": "C3 README: 'less than 5k MACs/pixel for decoding' on UVG"},
+        points=[(0.01594833859347827, 32.925598689488005, None), (0.02268396719193247, 33.96687752859933, None),
+                (0.033139908094155894, 35.02668489728655, None), (0.05459793865953716, 36.327970777239116, None),
+                (0.08459428009726773, 37.44999258858817, None), (0.12762070219697697, 38.36397443498884, None),
+                (0.25398065725859764, 39.704908643450054, None), (0.44254081146819296, 40.794677189418245, None)],
+    ),
 ]
 
 
