@@ -79,14 +79,15 @@ class CompressAICodec(MethodPlugin):
 
     @classmethod
     def load_model(cls, quality: int, options: dict[str, Any]) -> Any:
-        import torch
         from compressai.zoo.image import model_architectures
         from compressai.zoo.pretrained import load_pretrained
 
         path = cls.weights_file(quality, cls.resolve_options(options)["weights"] or None)
         if path is None:
             raise UnavailableError(f"{cls.name}: no weights for quality {quality} ({cls.fetch_command()})")
-        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors only, never pickled code
+        from nvbench.safeload import load_tensors
+
+        state = load_tensors(path)  # tensors and plain data only; anything else is refused in one line
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
         model = model_architectures[cls.arch].from_state_dict(load_pretrained(state))

@@ -174,8 +174,35 @@ def test_planted_prepared_frames_are_refused(tmp_path):
     with open(folder / "frames.npy", "wb") as fh:
         pickle.dump(_Payload(marker), fh)
     (folder / "meta.json").write_text(json.dumps({"shape": [1, 2, 2, 3]}))
-    with pytest.raises((ValueError, FormatError)):
+    with pytest.raises(FormatError, match="not a plain uint8 array"):
         open_frames(folder)
+    assert not marker.exists()
+
+
+def test_planted_bunny_cache_is_replaced_not_run(tmp_path, monkeypatch):
+    from nvbench.data import bunny
+
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("NVBENCH_DATA", str(tmp_path / "data"))
+    cache = bunny._cache_file()
+    cache.parent.mkdir(parents=True)
+    with open(cache, "wb") as fh:
+        pickle.dump(_Payload(marker), fh)
+    monkeypatch.setattr(bunny, "decode_rgb", lambda path: np.zeros((132, 720, 1280, 3), np.uint8))  # fast
+    frames = bunny.load_frames()
+    assert frames.shape == (132, 720, 1280, 3) and not marker.exists()
+    assert np.load(cache, mmap_mode="r").shape == (132, 720, 1280, 3)  # replaced by the decoded frames
+
+
+def test_planted_compressai_weights_are_refused(tmp_path):
+    pytest.importorskip("compressai")
+    from representations.compressai_codecs import Bmshj2018Factorized as codec
+
+    marker = tmp_path / "marker"
+    path = tmp_path / f"{codec.file_prefix}-1-0000.pth.tar"
+    _plant(path, marker, "torch-zip")
+    with pytest.raises(UnsafeFileError, match="refused"):
+        codec.load_model(1, {"weights": str(tmp_path)})
     assert not marker.exists()
 
 

@@ -60,8 +60,11 @@ def load_frames() -> np.ndarray:
     atomically, when the data root is writable)."""
     cache = _cache_file()
     if cache.is_file():
-        frames = np.load(cache, mmap_mode="r")
-        if frames.shape == (132, 720, 1280, 3):
+        try:
+            frames = np.load(cache, mmap_mode="r")  # allow_pickle=False: a planted pickle is refused
+        except (ValueError, OSError):
+            frames = None  # not a plain array: decoded again and replaced below
+        if frames is not None and frames.shape == (132, 720, 1280, 3) and frames.dtype == np.uint8:
             return frames
     frames = decode_rgb(clip_path())
     tmp = None

@@ -51,7 +51,10 @@ def read_meta(folder: Path) -> dict[str, Any]:
 
 def open_frames(folder: Path) -> np.ndarray:
     """The frames, memory-mapped read-only (file-backed pages: no anonymous memory)."""
-    frames = np.load(folder / FRAMES, mmap_mode="r")
+    try:
+        frames = np.load(folder / FRAMES, mmap_mode="r")  # allow_pickle=False: an object array is refused
+    except ValueError as exc:
+        raise FormatError(f"{folder / FRAMES}: not a plain uint8 array ({exc}); prepare it again") from None
     meta = read_meta(folder)
     if list(frames.shape) != list(meta["shape"]) or frames.dtype != np.uint8:
         raise FormatError(f"{folder / FRAMES}: shape {frames.shape} {frames.dtype} does not match "
@@ -61,7 +64,10 @@ def open_frames(folder: Path) -> np.ndarray:
 
 def open_masks(folder: Path) -> np.ndarray | None:
     path = folder / MASKS
-    return np.load(path, mmap_mode="r") if path.is_file() else None
+    try:
+        return np.load(path, mmap_mode="r") if path.is_file() else None
+    except ValueError as exc:
+        raise FormatError(f"{path}: not a plain uint8 array ({exc}); prepare it again") from None
 
 
 class SequenceWriter:
