@@ -68,7 +68,7 @@ BAD_RUN = [
     (["-m", "x264", "-t", "compression", "--set", "crfs=99"], ["crfs='99'", "0..51"]),
     (["-m", "x264", "-t", "compression", "--set", "preset=quick"], ["preset='quick'", "medium"]),
     (["-m", "hnerv", "--size", "1000000000000"], ["--size 1000000000000", "needs at least", "GB"]),
-    (["-m", "x264", "-t", "compression", "--resolution", "100000x200000"], ["--resolution 100000x200000",
+    (["-m", "x264", "-t", "compression", "--resolution", "1000000x2000000"], ["--resolution 1000000x2000000",
                                                                              "needs at least"]),
 ]
 
