@@ -206,6 +206,26 @@ PAPER_RD: list[dict[str, Any]] = [
                 (0.08459428009726773, 37.44999258858817, None), (0.12762070219697697, 38.36397443498884, None),
                 (0.25398065725859764, 39.704908643450054, None), (0.44254081146819296, 40.794677189418245, None)],
     ),
+    paper_curve(
+        id="hinerv_uvg", method="hinerv", label="HiNeRV", dataset="uvg", resolution="1080x1920",
+        type="neural-field", source="HiNeRV code results/new/uvg_results.xlsx, column 'Average' (this code's "
+        "version, which its README says improves slightly on the paper's)", obtained="committed CSV",
+        reference="https://arxiv.org/abs/2306.09818",
+        conditions="UVG 7 videos at 1080x1920 (600 frames; ShakeNDry 300), one model per video, sizes S/M/L/XL/XXL, "
+                   "300 epochs + 60 pruning + 30 QAT epochs, 6-8 bit files; unweighted mean over videos "
+                   "(run-to-run spread 0.01-0.19 dB per the author, HiNeRV issue 15)",
+        points=[(0.014971, 34.7956, 0.9559), (0.029914, 36.2419, 0.9660), (0.058329, 37.5138, 0.9726),
+                (0.115857, 38.7186, 0.9779), (0.227143, 39.8090, 0.9823)],
+    ),
+    paper_curve(
+        id="hinerv_uvg_original", method="hinerv", label="HiNeRV (paper version)", dataset="uvg",
+        resolution="1080x1920", type="neural-field",
+        source="HiNeRV code results/original/uvg_results.xlsx, column 'Average' (the NeurIPS 2023 paper's runs)",
+        obtained="committed CSV", reference="https://arxiv.org/abs/2306.09818",
+        conditions="as hinerv_uvg, with the implementation of the paper",
+        points=[(0.014886, 34.5318, 0.9551), (0.029743, 36.0126, 0.9653), (0.058029, 37.4502, 0.9725),
+                (0.115429, 38.6016, 0.9778), (0.226157, 39.6261, 0.9822)],
+    ),
 ]
 
 
