@@ -7,11 +7,12 @@ is allowed; the CLI prints it and exits with code 2. Pure Python except `check_d
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,21 @@ def existing_folder(flag: str, path: str | Path) -> Path:
     if not path.is_dir():
         raise CheckError(f"{flag} {path}: is a file, not a folder")
     return path
+
+
+def disk_errors(what: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """A command whose writes may meet a full disk or a read-only mount: such an OSError becomes
+    one line ("cannot write <what>: No space left on device: FILE") instead of a traceback."""
+    def wrap(command: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> int:
+            try:
+                return command(*args, **kwargs)
+            except OSError as exc:
+                where = f": {exc.filename}" if exc.filename else ""
+                raise CheckError(f"cannot write {what}: {exc.strerror or exc}{where}") from None
+        return run
+    return wrap
 
 
 # ------------------------------------------------------------------------------- memory

@@ -160,3 +160,18 @@ def test_preparing_data_on_a_real_full_tmpfs(tmp_path):
         assert not [p for p in mnt.rglob("*") if p.is_file()]  # nothing half-written is left
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_full_disk_while_writing_the_report_is_one_line(tmp_path, capsys, monkeypatch):
+    store = tmp_path / "results"
+    (store / "jobs").mkdir(parents=True)
+    from nvbench.report import build
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "rep" / "index.html"))
+
+    monkeypatch.setattr(build, "write_html", full)
+    rc = main(["report", "--results", str(store), "-o", str(tmp_path / "rep" / "index.html")])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "No space left on device" in err
+    assert "Traceback" not in err

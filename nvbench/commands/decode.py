@@ -32,6 +32,12 @@ def write_frames(frames: Any, out: Path, fmt: str) -> list[Path]:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
+    from nvbench.checks import disk_errors
+
+    return disk_errors("the decoded frames")(_decode)(args)
+
+
+def _decode(args: argparse.Namespace) -> int:
     from nvbench import checks
     from nvbench.compress.nvb import timed_decode
 

@@ -13,6 +13,12 @@ DEFAULT_OUT = "reports/index.html"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from nvbench.checks import disk_errors
+
+    return disk_errors("the report")(_report)(args)
+
+
+def _report(args: argparse.Namespace) -> int:
     from nvbench import checks
     from nvbench.report.build import build_context, write_html
     from nvbench.report.export import write_rd_json, write_tables
