@@ -316,3 +316,26 @@ def test_bad_values_in_a_config_file(capsys, tmp_path, text, expect):
     cfg.write_text(text)
     _refused(capsys, ["run", "--config", str(cfg), "--dry-run", "--results", str(tmp_path / "r")], *expect)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("via", ["cli", "toml"])
+def test_x264_run_sweeps_exactly_the_given_crfs(tmp_path, capsys, via):
+    """The README's example, really run: every point is one of the given CRFs, nothing else."""
+    import json
+
+    store = tmp_path / "results"
+    common = ["--preset", "smoke", "--threads", "1", "-q", "--results", str(store)]
+    off = {"anchor": "", "vmaf": "false", "lpips": "false"}
+    if via == "cli":
+        argv = ["run", "-m", "x264", "-t", "compression", "--set", "crfs=51,40",
+                *[f for k, v in off.items() for f in ("--set", f"{k}={v}")], *common]
+    else:
+        cfg = tmp_path / "bench.toml"
+        cfg.write_text('method = "x264"\ntask = "compression"\n'
+                       'set = { crfs = [51, 40], anchor = "", vmaf = false, lpips = false }\n')
+        argv = ["run", "--config", str(cfg), *common]
+    assert main(argv) == 0
+    (path,) = (store / "jobs").glob("*.json")
+    records = json.loads(path.read_text())["records"]
+    assert [r["quality"] for r in records] == [51, 40]
+    assert all(r["status"] == "ok" for r in records)
