@@ -132,7 +132,8 @@ def curves_frame(curves: Sequence[Curve], families: dict[str, str] | None = None
             rows.append({"method": c.name, "family": family, "bpp": b, "psnr": p, "ms_ssim": m})
     for pc in paper:
         for b, p, m in pc["points"]:
-            rows.append({"method": f"{pc['method']} (paper)", "family": PAPER, "bpp": b, "psnr": p, "ms_ssim": m})
+            name = pc["method"] if pc["label"] in (pc["method"], "") else f"{pc['method']} · {pc['label']}"
+            rows.append({"method": f"{name} (paper)", "family": PAPER, "bpp": b, "psnr": p, "ms_ssim": m})
     return pd.DataFrame(rows, columns=["method", "family", "bpp", "psnr", "ms_ssim"])
 
 
