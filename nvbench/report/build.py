@@ -265,7 +265,8 @@ def matched_bpp_strip(data: ReportData, families: dict[str, str]) -> dict[str, A
     if not by_video:
         return None
     vid, per = max(by_video.items(), key=lambda kv: (len(kv[1]), str(kv[0])))
-    if len(per) < 2 or not any(families.get(m) == "codec" for m in per):
+    fams = {families.get(m, "neural") for m in per}
+    if not {"codec", "neural"} <= fams:  # the point of the view: codecs beside neural methods
         return None
     target = math.exp(statistics.fmean(math.log(statistics.median(r["bpp"] for r in rs)) for rs in per.values()))
     chosen = {m: min(rs, key=lambda r: (abs(math.log(r["bpp"] / target)), r["bpp"])) for m, rs in per.items()}
