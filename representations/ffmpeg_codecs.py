@@ -90,6 +90,7 @@ class FFmpegCodec(MethodPlugin):
     #: regexes (one group) over a tiny probe encode's log and bitstream: the encoder's version and SIMD level
     version_pattern: ClassVar[str] = ""
     simd_pattern: ClassVar[str] = ""
+    preset_word: ClassVar[str] = "preset"  # what `preset` is called by the encoder (libaom: cpu-used)
     options: ClassVar[dict[str, Any]] = {"preset": "medium", "tune": "", "crfs": [], "gop": "ra", "keyint": 0,
                                          "threads": 1}
     option_types: ClassVar[dict[str, type]] = {"crfs": int}
@@ -171,7 +172,7 @@ class FFmpegCodec(MethodPlugin):
         o = cls.resolve_options(options)
         info = cls.encoder_info()
         threads = int(o["threads"]) or "auto"
-        text = (f"{cls.encoder} {info['version']}, preset {o['preset']}"
+        text = (f"{cls.encoder} {info['version']}, {cls.preset_word} {o['preset']}"
                 + (f", tune {o['tune']}" if o["tune"] else "")
                 + f", {GOP_WORDS[o['gop']]}, intra period {cls.intra_period(o)}, {threads} thread"
                 + ("s" if threads != 1 else "") + f", {cls.bit_depth}-bit")
@@ -306,7 +307,7 @@ class X264Method(FFmpegCodec):
     params_flag = "-x264-params"
     ladders = _X26X
     default_keyint = "250"
-    version_pattern = r"x264 - core (\d+(?: r\d+ \w+)?)"
+    version_pattern = r"x264 - (core \d+(?: r\d+ \w+)?)"
     simd_pattern = r"libx264 @ [^\]]*\] using cpu capabilities: ([^\n]+)"
 
 
@@ -405,6 +406,7 @@ class AOMMethod(FFmpegCodec):
     presets = tuple(str(i) for i in range(9))  # cpu-used
     tunes = ("psnr", "ssim")
     default_keyint = "9999 (+ scene cuts)"
+    preset_word = "cpu-used"
     version_pattern = r"libaom-av1 @ [^\]]*\] (v\d+\.\d+\.\d+\S*)"
 
     @classmethod
