@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from nvbench import registry
-from nvbench.train import compute_loss, make_optimizer
+from nvbench.train import compute_loss, crop_patches, make_optimizer, patch_side
 
 N, H, W, SIZE = 132, 160, 320, 94_000
-NAMES = ["nerv", "nerv-hnerv", "enerv", "hnerv", "autoencoder", "hnerv-boost"]
+NAMES = ["nerv", "nerv-hnerv", "enerv", "hnerv", "autoencoder", "hnerv-boost", "hinerv"]
 
 
 def _setup(name: str):
@@ -34,10 +34,19 @@ def test_bench_train_step(benchmark, name):
     opt = make_optimizer(model, recipe, torch.device("cpu"))
     gen = torch.Generator().manual_seed(0)
 
+    patch = patch_side(model, recipe, H, W)  # patch batches (HiNeRV): a frame's worth of crops per step
+    per_frame = (H // patch[0]) * (W // patch[1]) if patch else 1
+
     def step():
-        idx = torch.randint(0, N, (recipe.batch_size,), generator=gen)
+        idx = torch.randint(0, N, (recipe.batch_size * per_frame,), generator=gen)
         target = frames[idx]
-        loss = compute_loss(recipe.loss, model(idx, target if model.hybrid else None), target)
+        if patch:
+            rows = torch.randint(0, H // patch[0], idx.shape, generator=gen)
+            cols = torch.randint(0, W // patch[1], idx.shape, generator=gen)
+            pred, target = model.forward_patches(idx, rows, cols, patch), crop_patches(target, rows, cols, *patch)
+        else:
+            pred = model(idx, target if model.hybrid else None)
+        loss = compute_loss(recipe.loss, pred, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
