@@ -167,3 +167,17 @@ def test_several_anchors_in_the_run_and_in_compare(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "against x265" in out and "against vvenc" in out
     assert "-50.00" in out and "100.00" in out  # vvenc vs x265; hnerv vs vvenc: four times the bits
+
+
+def test_report_conditions_block_lists_the_coding_conditions():
+    """The committed leaderboard's codec jobs: the report states every codec's conditions."""
+    from pathlib import Path
+
+    from nvbench.report.build import conditions
+    from nvbench.report.data import load_report_data
+
+    rows = dict(conditions(load_report_data(Path(__file__).resolve().parents[1] / "reports" / "leaderboard")))
+    text = rows["codec coding conditions"]
+    for piece in ("libvvenc", "intra period 32", "libaom-av1", "cpu-used 4", "libx265", "1 thread"):
+        assert piece in text, (piece, text)
+    assert rows["codec ffmpeg build"].startswith("ffmpeg version")
