@@ -58,14 +58,9 @@ def planes_bytes(Y: Any, U: Any, V: Any, bit_depth: int = 8) -> bytes:
     """Raw 4:2:0 frames for ffmpeg's rawvideo input: 8-bit planes as they are, or shifted left to
     `bit_depth` (little-endian 16-bit words), which is exact and what 10-bit coding of 8-bit
     content does in the common test conditions."""
-    import numpy as np
-
     shift = bit_depth - 8
-    out = []
-    for i in range(Y.shape[0]):
-        for p in (Y[i], U[i], V[i]):
-            out.append(p.tobytes() if not shift else (p.astype("<u2") << shift).tobytes())
-    return b"".join(out) if out else np.zeros(0, np.uint8).tobytes()
+    planes = (p for i in range(Y.shape[0]) for p in (Y[i], U[i], V[i]))
+    return b"".join(p.tobytes() if not shift else (p.astype("<u2") << shift).tobytes() for p in planes)
 
 
 class FFmpegCodec(MethodPlugin):
