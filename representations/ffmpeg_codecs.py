@@ -167,11 +167,13 @@ class FFmpegCodec(MethodPlugin):
         o = cls.resolve_options(options)
         info = cls.encoder_info()
         threads = int(o["threads"]) or "auto"
+        simd = f"limited to {o['simd']}" if o.get("simd") else info["simd"]
         text = (f"{cls.encoder} {info['version']}, {cls.preset_word} {o['preset']}"
                 + (f", tune {o['tune']}" if o["tune"] else "")
                 + f", {GOP_WORDS[o['gop']]}, intra period {cls.intra_period(o)}, {threads} thread"
-                + ("s" if threads != 1 else "") + f", {cls.bit_depth}-bit")
-        return {"encoder": cls.encoder, "encoder_version": info["version"], "encoder_simd": info["simd"],
+                + ("s" if threads != 1 else "") + f", {cls.bit_depth}-bit"
+                + (f", SIMD {simd}" if o.get("simd") else ""))
+        return {"encoder": cls.encoder, "encoder_version": info["version"], "encoder_simd": simd,
                 "encoder_preset": str(o["preset"]), "gop": o["gop"], "intra_period": cls.intra_period(o),
                 "encoder_threads": threads, "coding_bit_depth": cls.bit_depth, "decoder": cls.decoder,
                 "ffmpeg_version": ffmpeg_build()["version"], "coding_conditions": text,
@@ -291,6 +293,14 @@ def _encoder_info(encoder: str, version_pattern: str, simd_pattern: str, bit_dep
 _X26X = {"smoke": [51, 39, 27], "cpu": [51, 46, 41, 37, 33, 29, 25], "paper": [51, 45, 40, 36, 32, 28, 24, 20]}
 
 
+#: x264's SIMD levels as its `asm=` cpu-flag lists. x264's frames depend on the level (AVX-512 and AVX2
+#: differ even at one thread), so its bytes reproduce on another machine only at the same level:
+#: `--set simd=avx2` pins it on any AVX2 CPU; "" = whatever the CPU has
+X264_SIMD = {"avx512": "MMX2,SSE2Fast,SSSE3,SSE4.2,AVX,FMA3,BMI2,AVX2,AVX512",
+             "avx2": "MMX2,SSE2Fast,SSSE3,SSE4.2,AVX,FMA3,BMI2,AVX2", "avx": "MMX2,SSE2Fast,SSSE3,SSE4.2,AVX",
+             "sse4.2": "MMX2,SSE2Fast,SSSE3,SSE4.2", "sse2": "MMX2,SSE2Fast", "c": "0"}
+
+
 class X264Method(FFmpegCodec):
     name = "x264"
     version = "2"  # 2: one encoder thread by default (was the core count: bytes depended on it)
@@ -304,6 +314,13 @@ class X264Method(FFmpegCodec):
     default_keyint = "250"
     version_pattern = r"x264 - (core \d+(?: r\d+ \w+)?)"
     simd_pattern = r"libx264 @ [^\]]*\] using cpu capabilities: ([^\n]+)"
+    options: ClassVar[dict[str, Any]] = {**FFmpegCodec.options, "simd": ""}
+    option_choices: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "preset": FFmpegCodec.presets, "tune": FFmpegCodec.tunes, "gop": GOPS, "simd": ("", *X264_SIMD)}
+
+    @classmethod
+    def base_params(cls, o: dict[str, Any]) -> list[str]:
+        return [f"asm={X264_SIMD[o['simd']]}"] if o.get("simd") else []
 
 
 class X265Method(FFmpegCodec):

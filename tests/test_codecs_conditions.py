@@ -181,3 +181,23 @@ def test_report_conditions_block_lists_the_coding_conditions():
     for piece in ("libvvenc", "intra period 32", "libaom-av1", "cpu-used 4", "libx265", "1 thread"):
         assert piece in text, (piece, text)
     assert rows["codec ffmpeg build"].startswith("ffmpeg version")
+
+
+def test_x264_simd_level_is_a_recorded_condition(tmp_path):
+    """`simd` pins x264's SIMD level (its frames depend on it), so another machine with that level
+    gives the same bytes; the default leaves x264's detection alone (the committed keys)."""
+    o = X264Method.resolve_options({"simd": "avx2"})
+    assert X264Method.encoder_args(33, o)[-2:] == ["-x264-params", "asm=MMX2,SSE2Fast,SSSE3,SSE4.2,AVX,FMA3,BMI2,AVX2"]
+    assert "-x264-params" not in X264Method.encoder_args(33, X264Method.resolve_options({}))
+    c = X264Method.coding_conditions(33, {"simd": "avx2"})
+    assert c["encoder_simd"] == "limited to avx2" and c["coding_conditions"].endswith("SIMD limited to avx2")
+    with pytest.raises(OptionError, match="simd"):
+        X264Method.resolve_options({"simd": "avx9"})
+    if "libx264" not in ffmpeg_encoders():
+        pytest.skip("no libx264")
+    v = smooth_video(6, 48, 96).frames
+    runs = []
+    for i in (1, 2):
+        (tmp_path / str(i)).mkdir()
+        runs.append(X264Method.encode(v, 30, tmp_path / str(i), {"simd": "sse2"}).read_bytes())
+    assert runs[0] == runs[1]
