@@ -188,6 +188,13 @@ def build_context(root: str | Path, out_dir: str | Path, anchor: str | None = No
                                                   "(one frame decoded alone; conv + matmul) against reconstruction "
                                                   "PSNR at each size and against BD-rate of the compression curve"})
             figs["complexity"][-1]["svg"] = svg
+    svg = plots.paper_complexity_figure(colours)
+    if svg:
+        quoted = "; ".join(f"{p['label']}: {p['macs_per_pixel'].get('min')}–{p['macs_per_pixel'].get('max')} "
+                           f"({p['macs_per_pixel'].get('source')})" for p in PAPER_RD if p.get("macs_per_pixel"))
+        figs["complexity"].append({"id": "complexity-paper", "reported": True, "svg": svg,
+                                   "caption": f"{REPORTED}: PSNR of each published curve's lowest- and highest-rate "
+                                              f"point at the MACs per pixel quoted for them. {quoted}"})
     # convergence
     by_t: dict[tuple[str, str], list[agg.Trace]] = defaultdict(list)
     for t in traces:

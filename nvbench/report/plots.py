@@ -94,11 +94,13 @@ def to_svg(fig: Any, bottom: float = 0.2, right: float = 0.98) -> str:
     return re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
 
 
-def _styled_lines(ax: Any, df: Any, x: str, y: str, colours: Colours, legend: bool) -> None:
-    """seaborn lineplot, hue = method, style = family; the paper family's markers hollow."""
+def _styled_lines(ax: Any, df: Any, x: str, y: str, colours: Colours, legend: bool, everything: Any = None) -> None:
+    """seaborn lineplot, hue = method, style = family; the paper family's markers hollow. The legend
+    lists every method and family of `everything` (the figure's whole frame), not only this panel's."""
     sns = _sns()
-    fams = [f for f in FAMILY_STYLE if f in set(df["family"])]
-    names = list(dict.fromkeys(df["method"]))
+    every = df if everything is None else everything
+    fams = [f for f in FAMILY_STYLE if f in set(every["family"])]
+    names = list(dict.fromkeys(every["method"]))
     sns.lineplot(data=df, x=x, y=y, hue="method", hue_order=names, style="family", style_order=fams,
                  palette=colours.palette(names), markers={f: FAMILY_STYLE[f][0] for f in fams},
                  dashes={f: FAMILY_STYLE[f][1] for f in fams}, estimator=None, sort=True, markersize=6.5,
@@ -154,7 +156,7 @@ def rd_figure(curves: Sequence[Curve], title: str, colours: Colours, families: d
     _styled_lines(axes[0][0], df, "bpp", "psnr", colours, legend=not has_ssim)
     axes[0][0].set(xlabel="bpp (file bytes)", ylabel="PSNR (dB)", title=f"{title}: PSNR")
     if has_ssim:
-        _styled_lines(axes[0][1], df.dropna(subset=["ms_ssim"]), "bpp", "ms_ssim", colours, legend=True)
+        _styled_lines(axes[0][1], df.dropna(subset=["ms_ssim"]), "bpp", "ms_ssim", colours, legend=True, everything=df)
         axes[0][1].set(xlabel="bpp (file bytes)", ylabel="MS-SSIM", title=f"{title}: MS-SSIM")
     _legend_outside(axes[0][-1])
     return to_svg(fig, bottom=0.12, right=0.84)
@@ -173,6 +175,35 @@ def paper_rd_figure(dataset: str, colours: Colours, curves: Sequence[dict[str, A
     ax.set(xlabel="bpp", ylabel="PSNR (dB)", title=f"{dataset} ({', '.join(res)}): {REPORTED}")
     _legend_outside(ax)
     return to_svg(fig, bottom=0.12, right=0.72)
+
+
+def paper_complexity_figure(colours: Colours) -> str | None:
+    """The published curves that quote MACs per pixel: PSNR of their lowest- and highest-rate points
+    at the quoted min and max MACs (as C3's baselines file assigns them: the smallest model makes the
+    lowest-rate point), one panel per dataset, hollow markers."""
+    import pandas as pd
+
+    rows = []
+    for p in PAPER_RD:
+        m = p.get("macs_per_pixel") or {}
+        pts = sorted(p["points"])
+        name = p["method"] if p["label"] in (p["method"], "") else f"{p['method']} · {p['label']}"
+        for macs, pt in ((m.get("min"), pts[0]), (m.get("max"), pts[-1])):
+            if is_number(macs) and macs > 0:
+                rows.append({"method": f"{name} (paper)", "family": PAPER, "macs": float(macs), "psnr": pt[1],
+                             "dataset": p["dataset"]})
+    if not rows:
+        return None
+    plt = _plt()
+    df = pd.DataFrame(rows)
+    sets = sorted(df["dataset"].unique())
+    fig, axes = plt.subplots(1, len(sets), figsize=(6.5 * len(sets) + 2, 4.8), squeeze=False)
+    for i, (ax, ds) in enumerate(zip(axes[0], sets)):
+        _styled_lines(ax, df[df["dataset"] == ds], "macs", "psnr", colours, legend=i == len(sets) - 1)
+        ax.set_xscale("log")
+        ax.set(xlabel="decoder MACs per pixel (as published)", ylabel="PSNR (dB)", title=f"{ds}: {REPORTED}")
+    _legend_outside(axes[0][-1])
+    return to_svg(fig, bottom=0.14, right=0.72)
 
 
 def complexity_figure(points: Sequence[dict[str, Any]], title: str, colours: Colours) -> str | None:
@@ -194,7 +225,7 @@ def complexity_figure(points: Sequence[dict[str, Any]], title: str, colours: Col
     labels = {"psnr": "reconstruction PSNR (dB)", "bd_rate": "BD-rate vs anchor (%)"}
     for i, (ax, col) in enumerate(zip(axes[0], panels)):
         d = df.dropna(subset=[col])
-        _styled_lines(ax, d, "macs", col, colours, legend=i == len(panels) - 1)
+        _styled_lines(ax, d, "macs", col, colours, legend=i == len(panels) - 1, everything=df)
         ax.set_xscale("log")
         ax.set(xlabel="decoder MACs per pixel", ylabel=labels[col], title=f"{title}: {labels[col]}")
     _legend_outside(axes[0][-1])
