@@ -47,8 +47,14 @@ def test_complexity_figure_in_page(tmp_path: Path) -> None:
     from nvbench.report.build import write_html
 
     out, ctx = write_html(make_rank_store(tmp_path / "s"), tmp_path / "r" / "index.html")
-    (fig,) = ctx["figures"]["complexity"]
-    assert fig["id"] == "complexity-bunny-cpu" and fig["svg"].startswith("<svg")
-    assert "decoder MACs per pixel" in fig["svg"]
+    figs = {f["id"]: f for f in ctx["figures"]["complexity"]}
+    fig = figs["complexity-bunny-cpu"]
+    assert fig["svg"].startswith("<svg") and "decoder MACs per pixel" in fig["svg"] and not fig["reported"]
+    for m in ("hnerv", "nerv"):  # both methods in the legend (hnerv has two sizes, nerv one)
+        assert f">{m}</text>" in fig["svg"]
+    quoted = [p for p in PAPER_RD if (p.get("macs_per_pixel") or {}).get("max")]
+    assert ("complexity-paper" in figs) == bool(quoted)
+    if quoted:
+        assert figs["complexity-paper"]["reported"] and quoted[0]["label"] in figs["complexity-paper"]["caption"]
     html = out.read_text()
     assert 'data-plot="complexity-bunny-cpu"' in html
