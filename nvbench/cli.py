@@ -118,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     opts = MatrixOptions(force=args.force, device=args.device, channels_last=not args.no_channels_last,
                          retry_diverged=args.retry_diverged, jobs=args.jobs, backend=args.backend,
                          scheduler=args.scheduler, address=args.address, threads=args.threads,
-                         connect_timeout=args.connect_timeout)
+                         connect_timeout=args.connect_timeout, anchors=v["anchors"])
     payloads = run_matrix(jobs, store, opts, make_reporter(args.quiet))
     records = [r for p in payloads for r in p.get("records", [])]
     skipped = sum(1 for p in payloads if p.get("skipped"))
@@ -126,7 +126,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(render_by_task(records))
     for t_name in dict.fromkeys(str(r.get("task")) for r in records):  # e.g. BD-rate of compression runs
         summary = getattr(registry.tasks.get(t_name), "summary", None) if t_name in registry.tasks.names() else None
-        text = summary(records, store) if summary else ""
+        text = (summary(records, store, anchors=v["anchors"]) if v["anchors"] else summary(records, store)) \
+            if summary else ""
         if text:
             print(f"\n{text}")
     not_applicable = {(r["method"], r["task"], r.get("reason")) for r in records if r.get("status") == "not_applicable"}
@@ -160,7 +161,16 @@ def check_run_args(args: argparse.Namespace) -> dict[str, Any]:
         "resolution": checks.hw("--resolution", args.resolution) if args.resolution is not None else None,
         "crop": checks.crop("--crop", args.crop),
         "budget_seconds": checks.positive_seconds("--budget-seconds", args.budget_seconds),
+        "anchors": _anchors(args.anchor),
     }
+
+
+def _anchors(value: str | None) -> tuple[str, ...]:
+    """`--anchor x265,vvenc`: registered method names (an unknown one is an error with a suggestion)."""
+    names = tuple(dict.fromkeys(_csv(value))) if value else ()
+    for name in names:
+        registry.methods.get(name)  # UnknownNameError names the closest methods
+    return names
 
 
 class _Parser(argparse.ArgumentParser):
@@ -189,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--crop", help="'paper' or 'full' (default: the preset's)")
     r.add_argument("--frames", type=int, help="use only the first N frames")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="method or task option")
+    r.add_argument("--anchor", help="extra BD-rate anchors of the compression summary, comma-separated, e.g. "
+                                    "vvenc (their jobs are added when the store has none; in no job key)")
     r.add_argument("--budget-seconds", type=float, help="train for this wall-clock time instead of epochs")
     r.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
     r.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps or auto")

@@ -339,6 +339,7 @@ class MatrixOptions:
     address: str | None = None  # ray: the cluster address ("auto", ray://HOST:PORT); None: a local ray
     threads: int | None = None  # torch threads per worker; None: cores // workers on that machine
     connect_timeout: float = 10.0  # seconds to reach a dask scheduler
+    anchors: tuple[str, ...] = ()  # extra BD-rate anchors of this run (`--anchor`; in no job key)
 
 
 class Reporter:
@@ -637,9 +638,10 @@ def _poll_beats(store: Store, reporter: Reporter, stop: threading.Event) -> None
         reporter.beats([b for b in beats if time.time() - b.get("time", 0) < 300])
 
 
-def add_companion_jobs(jobs: Sequence[Job], store: Store) -> list[Job]:
+def add_companion_jobs(jobs: Sequence[Job], store: Store, anchors: Sequence[str] = ()) -> list[Job]:
     """Jobs a task needs beside the requested ones (`Task.companion_jobs(job, store, known)`),
-    e.g. the compression anchor's job when the store has no anchor points; added first, once."""
+    e.g. the compression anchor's job when the store has no anchor points; added first, once.
+    `anchors`: the run's extra anchors (`--anchor`), handed to the hook as `anchors=`."""
     extra: list[Job] = []
     for job in jobs:
         try:
@@ -647,7 +649,9 @@ def add_companion_jobs(jobs: Sequence[Job], store: Store) -> list[Job]:
         except NvbenchError:
             continue
         if hook is not None:
-            for new in hook(job, store, list(jobs) + extra):
+            found = hook(job, store, list(jobs) + extra, anchors=tuple(anchors)) if anchors else \
+                hook(job, store, list(jobs) + extra)
+            for new in found:
                 if new.key not in {j.key for j in list(jobs) + extra}:
                     extra.append(new)
     return extra + list(jobs)
@@ -659,7 +663,7 @@ def run_matrix(jobs: Sequence[Job], store: Store, opts: MatrixOptions | None = N
     trained representation, run the groups in-process (one local worker) or through joblib
     (local processes, dask, ray), and write every result in this process as it arrives."""
     opts = opts or MatrixOptions()
-    jobs = add_companion_jobs(jobs, store)
+    jobs = add_companion_jobs(jobs, store, opts.anchors)
     reporter = reporter or Reporter()
     if opts.backend not in BACKENDS:
         raise UnknownNameError("backend", opts.backend, BACKENDS)

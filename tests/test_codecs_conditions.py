@@ -201,3 +201,22 @@ def test_x264_simd_level_is_a_recorded_condition(tmp_path):
         (tmp_path / str(i)).mkdir()
         runs.append(X264Method.encode(v, 30, tmp_path / str(i), {"simd": "sse2"}).read_bytes())
     assert runs[0] == runs[1]
+
+
+def test_run_anchor_flag_adds_anchors_outside_the_job_key(tmp_path, capsys):
+    """`nvbench run --anchor vvenc`: the anchor's job is added and the summary has its BD table, while
+    the requested job keeps the key it has without the flag (x265, the option's default, stays)."""
+    from nvbench.cli import main
+
+    _need(VVenCMethod)
+    settings = {"vmaf": "false", "lpips": "false"}
+    key = expand(RunRequest(methods=["x264"], tasks=["compression"], preset="smoke", settings=settings))[0].key
+    argv = ["run", "-m", "x264", "-t", "compression", "--preset", "smoke", "--anchor", "vvenc", "--quiet",
+            "--threads", "1", "--results", str(tmp_path), "--set", "vmaf=false", "--set", "lpips=false"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "against x265" in out and "against vvenc" in out
+    methods = {p["job"]["method"]: k for k, p in ((f.stem, __import__("json").loads(f.read_text()))
+                                                   for f in (tmp_path / "jobs").glob("*.json"))}
+    assert set(methods) == {"x264", "x265", "vvenc"} and methods["x264"] == key
+    assert main(["run", "-m", "x264", "-t", "compression", "--anchor", "vvenx", "--dry-run"]) == 2

@@ -65,10 +65,12 @@ class CompressionTask(Task):
         return anchor_list(cls.resolve_options(task_options).get("anchor"))
 
     @classmethod
-    def companion_jobs(cls, job: Any, store: Any, known: Any = ()) -> list[Any]:
-        """Each anchor's compression job for this sequence and preset when the store has no ok
-        anchor points there (and the run does not already include it)."""
-        return [j for anchor in cls.anchors(job.task_options) for j in cls._anchor_job(anchor, job, store, known)]
+    def companion_jobs(cls, job: Any, store: Any, known: Any = (), anchors: Any = ()) -> list[Any]:
+        """Each anchor's compression job (the `anchor` option's, then the run's `--anchor` ones) for
+        this sequence and preset when the store has no ok anchor points there (and the run does
+        not already include it)."""
+        names = dict.fromkeys([*cls.anchors(job.task_options), *anchors])
+        return [j for anchor in names for j in cls._anchor_job(anchor, job, store, known)]
 
     @classmethod
     def _anchor_job(cls, anchor: str, job: Any, store: Any, known: Any) -> list[Any]:
@@ -94,7 +96,7 @@ class CompressionTask(Task):
                         method_options={}, task_options={}, budget_seconds=None)]
 
     @classmethod
-    def summary(cls, records: list[dict[str, Any]], store: Any) -> str:
+    def summary(cls, records: list[dict[str, Any]], store: Any, anchors: Any = ()) -> str:
         """BD-rate/BD-PSNR against the anchor over everything the store has for the sequences
         of this run, the 4:2:0 ceiling, and what the range coder saves over Huffman."""
         from nvbench.rd import bd_table
@@ -104,9 +106,9 @@ class CompressionTask(Task):
             return ""
         seqs = {(r.get("dataset"), r.get("sequence"), r.get("preset")) for r in mine}
         pool = [r for r in store.records() if (r.get("dataset"), r.get("sequence"), r.get("preset")) in seqs]
-        anchors = {a: None for r in mine for a in anchor_list(r.get("anchor"))} or {"x265": None}
+        names = {a: None for r in mine for a in anchor_list(r.get("anchor"))} or {"x265": None}
         lines = []
-        for anchor in anchors:
+        for anchor in {**names, **dict.fromkeys(anchors)}:
             lines.append(f"BD-rate / BD-PSNR against {anchor} (PSNR, RGB 8-bit; negative BD-rate = fewer bits):")
             lines.append(bd_table(pool, anchor))
         for ds, seq, preset in sorted(seqs, key=str):
