@@ -26,8 +26,12 @@ def _r(method: str, task: str, seed: int = 1, **kw: object) -> dict:
 
 def make_rank_store(root: Path) -> Path:
     for seed, p, fps in ((1, 30.0, 100.0), (2, 32.0, 140.0)):
-        _write(root, f"rec-hnerv-{seed}", [_r("hnerv", "reconstruction", seed, psnr=p, decode_fps=fps,
+        _write(root, f"rec-hnerv-{seed}", [_r("hnerv", "reconstruction", seed, psnr=p, decode_fps=fps, recipe="hnerv",
                                                params=90000, macs_per_pixel=5000.0)], seed=seed, job=JOB)
+    # runs under other conditions (another recipe, a time budget) are not the method's default: not ranked
+    _write(root, "rec-hnerv-shared", [_r("hnerv", "reconstruction", psnr=40.0, recipe="shared", params=90000)], job=JOB)
+    _write(root, "rec-hnerv-budget", [_r("hnerv", "reconstruction", psnr=41.0, recipe="hnerv", budget_seconds=60.0,
+                                         params=90000)], job=JOB)
     _write(root, "rec-hnerv-188k", [_r("hnerv", "reconstruction", psnr=35.0, size_target=188000, params=180000,
                                        decode_fps=80.0, macs_per_pixel=9000.0)], job=JOB)  # not the default size
     _write(root, "rec-nerv-1", [_r("nerv", "reconstruction", psnr=28.0, decode_fps=500.0, params=93000,

@@ -53,6 +53,21 @@ def method_families(names: set[str]) -> dict[str, str]:
     return out
 
 
+def own_recipes(names: set[str]) -> dict[str, str]:
+    """method -> the name of the recipe it declares (the ranking's default condition)."""
+    from nvbench import registry
+
+    out = {}
+    for n in names:
+        try:
+            recipe = registry.methods.get(n).recipe
+        except Exception:  # a method this install lacks
+            continue
+        if getattr(recipe, "name", None):
+            out[n] = recipe.name
+    return out
+
+
 #: codecs the ranking measures BD-rate against, when the store has their curves
 RANK_ANCHORS = ("x265", "vvenc", "vvc")
 
@@ -144,7 +159,7 @@ def build_context(root: str | Path, out_dir: str | Path, anchor: str | None = No
     names = {c.name for c in curves}
     bd_by_anchor = {a: (bd if a == anchor else agg.bd_table(curves, a)) for a in RANK_ANCHORS if a in names}
     bd_by_anchor = {a: list(v) + agg.bd_averages(v) if a != anchor else v for a, v in bd_by_anchor.items()}
-    rankings = ranking.rankings(recs, bd_by_anchor, families)
+    rankings = ranking.rankings(recs, bd_by_anchor, families, own_recipes(set(methods)))
     ctx: dict[str, Any] = {
         "title": "nvbench report", "store": str(data.root), "version": nvbench.__version__,
         "data": data, "boards": boards, "link": link, "conditions": conditions(data), "anchor": anchor,

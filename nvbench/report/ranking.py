@@ -96,6 +96,19 @@ def _last_epoch(recs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in recs if (r["epoch"] if is_number(r.get("epoch")) else math.inf) == last[r.get("job_key")]]
 
 
+def _default_conditions(recs: Sequence[dict[str, Any]], own_recipe: str | None, epochs: int | None
+                        ) -> list[dict[str, Any]]:
+    """The records run under the default conditions: the method's own recipe, no time budget, the
+    preset's epochs; a condition no record meets is not applied (so nothing is dropped for it)."""
+    out = list(recs)
+    for ok in (lambda r: own_recipe is None or r.get("recipe") in (own_recipe, None),
+               lambda r: not is_number(r.get("budget_seconds")),
+               lambda r: epochs is None or not is_number(r.get("epochs")) or r.get("epochs") in (0, epochs)):
+        kept = [r for r in out if ok(r)]
+        out = kept or out
+    return out
+
+
 def _cell(recs: Sequence[dict[str, Any]], col: str) -> RankCell:
     vals = [r.get(col) for r in recs if is_number(r.get(col))]
     mean, _ = mean_std(vals)
@@ -140,9 +153,13 @@ def _bd_by_method(bd: Sequence[BDEntry], dataset: str, preset: str) -> dict[str,
 
 
 def rankings(records: Sequence[dict[str, Any]], bd_by_anchor: dict[str, Sequence[BDEntry]],
-             families: dict[str, str]) -> list[Ranking]:
+             families: dict[str, str], own_recipes: dict[str, str] | None = None) -> list[Ranking]:
     """One Ranking per dataset x preset. bd_by_anchor: anchor name -> BD entries against it (x265
-    first, VVC when the store has it); families: method -> neural/codec/anchor."""
+    first, VVC when the store has it); families: method -> neural/codec/anchor; own_recipes: method ->
+    the recipe it declares (runs under another recipe, a time budget or other epochs stay in the
+    detailed tables)."""
+    from nvbench.presets import PRESETS
+
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         groups[(str(r.get("dataset")), str(r.get("preset")))].append(r)
@@ -151,6 +168,9 @@ def rankings(records: Sequence[dict[str, Any]], bd_by_anchor: dict[str, Sequence
         by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for r in recs:
             by[(str(r["method"]), str(r["task"]))].append(r)
+        epochs = PRESETS[preset].epochs if preset in PRESETS else None
+        for k in list(by):
+            by[k] = _default_conditions(by[k], (own_recipes or {}).get(k[0]), epochs)
         rec_recs = [r for r in recs if r["task"] == "reconstruction" and r.get("split") in (None, "all")]
         size = _default_size(preset, rec_recs or recs)
         from nvbench.presets import format_size
