@@ -39,6 +39,10 @@ class MethodPlugin:
     option_ranges: ClassVar[dict[str, tuple[Any, Any]]] = {}
     option_types: ClassVar[dict[str, type]] = {}
     index_normalisation: ClassVar[str] = ""  # how frame indices map to t, e.g. "i/N"
+    #: REPRESENTATION with a size: (below, above) fractions; plan()'s `params` lie within
+    #: budget*(1-below) .. budget*(1+above), or plan() raises a SizeError naming the smallest budget
+    #: from which that holds for every larger one (tests/test_size_sweep.py sweeps every method)
+    size_tolerance: ClassVar[tuple[float, float]] = (0.10, 0.10)
 
     @classmethod
     def has(cls, capability: str) -> bool:

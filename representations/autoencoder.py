@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from nvbench.errors import NvbenchError
 from nvbench.methods import HYBRID, REPRESENTATION, MethodPlugin
 from nvbench.recipe import HNERV_RECIPE
+from representations.sizing import gap_error, highest_budget, within
 from representations.strides import prime_factors, split_strides
 
 
@@ -36,6 +37,12 @@ def ae_grid_candidates(height: int, width: int, min_product: int) -> list[int]:
             if g % p == 0 and max(prime_factors(p)) <= 5]
 
 
+def _top(lo: int, hi: int, n: int = 48) -> range:
+    """The n largest channel counts in lo..hi (fewer channels leave more to the decoder; far fewer
+    than the grid holds would no longer be 'about half the budget')."""
+    return range(max(lo, hi - n + 1), hi + 1)
+
+
 class AutoencoderMethod(MethodPlugin):
     name = "autoencoder"
     model_class = "representations.autoencoder_net:Autoencoder"
@@ -47,6 +54,7 @@ class AutoencoderMethod(MethodPlugin):
     # HNeRV's recipe (L2, Adam(0.9, 0.999), lr 1e-3, batch 2, 10% warm-up + cosine): the autoencoder has
     # no paper of its own; it is HNeRV's foil, an encoder-decoder trained per video exactly like HNeRV.
     recipe = HNERV_RECIPE
+    size_tolerance: ClassVar[tuple[float, float]] = (0.10, 0.0)  # the largest that fits, >= 90 % of the budget
     index_normalisation = "none (stored latents)"
     options: ClassVar[dict[str, Any]] = {
         "latent_share": 0.5,
@@ -78,12 +86,26 @@ class AutoencoderMethod(MethodPlugin):
             dec = ae_decoder_params(o["min_latent_channels"], o["min_width"], strides_of(p))
             return max(math.ceil(lat / o["latent_share"]), lat + dec)
 
-        floor = min(floor_for(p) for p in cands)
+        floor = min(floor_for(p) for p in cands)  # the smallest model: min channels and width
         if isinstance(size, str):
             raise NvbenchError(f"{cls.name} has no named sizes; give a number of parameters (e.g. 94k)")
         if size < floor:
             raise cls.size_error(size, floor, shape)
         per_frame = int(o["latent_share"] * size) // frames
+        tol = cls.size_tolerance
+
+        def fill(p: int, c_lat: int) -> tuple[int, int]:
+            """(decoder width, total) with the widest decoder that fits beside c_lat channels at grid p
+            (width min_width even if it does not fit: the caller checks the total)."""
+            hw, st = (height // p) * (width // p), strides_of(p)
+            rest, lo, hi = size - frames * c_lat * hw, o["min_width"], o["min_width"] + 1
+            while ae_decoder_params(c_lat, hi, st) <= rest:
+                lo, hi = hi, hi * 2
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if ae_decoder_params(c_lat, mid, st) <= rest else (lo, mid)
+            return lo, frames * c_lat * hw + ae_decoder_params(c_lat, lo, st)
+
         for p in cands:
             h, w = height // p, width // p
             if o["min_latent_channels"] * h * w <= per_frame and size >= floor_for(p):
@@ -91,12 +113,19 @@ class AutoencoderMethod(MethodPlugin):
         else:  # only reachable through the latent share rounding; the floor covers it
             raise cls.size_error(size, floor, shape)
         c_lat = per_frame // (h * w)
+        dec_w, total = fill(p, c_lat)
+        if not within(total, size, tol):
+            # the decoder width steps by more than the tolerance at small sizes: fewer latent channels
+            # (or a coarser grid) with a wider decoder, the largest total that fits
+            options_ = [(fill(q, c), -i, q, c) for i, q in enumerate(cands)
+                        for c in _top(o["min_latent_channels"], per_frame // ((height // q) * (width // q)))]
+            fits = [(t, -i, q, c, dw) for (dw, t), i, q, c in options_ if t <= size]
+            if not fits or not within(max(fits)[0], size, tol):  # between two small models
+                raise gap_error(cls, size, shape, highest_budget(max(fits)[0], tol) if fits else floor, None)
+            total, _, p, c_lat, dec_w = max(fits)
+            h, w = height // p, width // p
         strides = strides_of(p)
         latents = frames * c_lat * h * w
-        rest = size - latents
-        dec_w = o["min_width"]
-        while ae_decoder_params(c_lat, dec_w + 1, strides) <= rest:
-            dec_w += 1
         decoder = ae_decoder_params(c_lat, dec_w, strides)
         return {
             "frames": frames, "height": height, "width": width,

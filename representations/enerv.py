@@ -23,6 +23,7 @@ from nvbench.errors import NvbenchError
 from nvbench.methods import REPRESENTATION, MethodPlugin
 from nvbench.recipe import NERV_RECIPE
 from representations.nerv import PE_PRECISIONS, checked_pe_precision, nerv_grid
+from representations.sizing import gap_error, highest_budget, lowest_budget, within
 
 #: the widths that scale together (released values)
 WIDTHS = ("stem_dim", "block_dim", "mlp_dim", "dim_head", "t_dim", "fc_dim", "lower_width")
@@ -97,6 +98,7 @@ class ENeRVMethod(MethodPlugin):
     description = ("E-NeRV: temporal + spatial (9x16 token, 2 attention blocks) codes, temporal modulation per "
                    "stage, up-block stage 0, sigmoid head; sizes by one width factor (`released` = 12.49M)")
     capabilities = frozenset({REPRESENTATION})
+    size_tolerance: ClassVar[tuple[float, float]] = (0.03, 0.03)  # one width factor, the nearer step
     recipe = NERV_RECIPE  # E-NeRV's recipe is NeRV's: Fusion6, Adam(0.5, 0.999), lr 5e-4, 20% warm-up, batch 1
     index_normalisation = "i/(N-1)"
     option_choices: ClassVar[dict[str, tuple[str, ...]]] = {"pe_precision": tuple(PE_PRECISIONS)}
@@ -136,7 +138,8 @@ class ENeRVMethod(MethodPlugin):
             return enerv_params(o, scaled_widths(o, f, strides), strides)["total"]
 
         f_min = 1.0 / o["dim_head"]  # every width >= 1
-        floor = count(f_min)
+        tol = cls.size_tolerance
+        floor = lowest_budget(count(f_min), tol)  # the stem fill below reaches every budget above
         shape = f"{frames} frames of {height}x{width}"
         if isinstance(size, str):
             if size.lower() != "released":
@@ -157,7 +160,17 @@ class ENeRVMethod(MethodPlugin):
             f = lo
             if count(hi) - size < size - count(lo):  # the nearer of the two sides of the step
                 f = hi
-        w = scaled_widths(o, f, strides)
+        w, rule = scaled_widths(o, f, strides), "width factor"
+        if not isinstance(size, str) and not within(count(f), size, tol) and count(lo) <= size:
+            # a rounded width (at small sizes the up-block's inner one) steps by more than the
+            # tolerance: keep the lower side's widths and let the temporal MLP's hidden width
+            # (stem_dim, 2 pe_l + 1 + block_dim parameters each) take the rest
+            f, w = lo, scaled_widths(o, lo, strides)
+            per = 2 * o["pe_l"] + 1 + w["block_dim"]
+            w["stem_dim"] += round((size - count(lo)) / per)
+            rule = "width factor, stem fills"
+            if not within(enerv_params(o, w, strides)["total"], size, tol):
+                raise gap_error(cls, size, shape, highest_budget(count(lo), tol), lowest_budget(count(hi), tol))
         parts = enerv_params(o, w, strides)
         return {
             "frames": frames, "height": height, "width": width,
@@ -166,6 +179,7 @@ class ENeRVMethod(MethodPlugin):
             **w, "heads": list(o["heads"]), "expansion": o["expansion"], "reduction": o["reduction"],
             "fc_hw": [gh, gw], "strides": list(strides),
             "width_scaled": f != 1.0, "width_scale": round(f, 6), "named_size": size if isinstance(size, str) else None,
+            **({"size_rule": rule} if rule != "width factor" else {}),  # plans of the one factor: as before
             "params_parts": {k: v for k, v in parts.items() if k != "total"},
             "params": parts["total"],
             "params_paper": parts["total"] + 2 * gh * gw,  # [E] main.py also counts the fixed token grid

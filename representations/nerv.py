@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from nvbench.errors import NvbenchError
 from nvbench.methods import REPRESENTATION, MethodPlugin
 from nvbench.recipe import NERV_RECIPE
+from representations.sizing import gap_error, highest_budget
 from representations.strides import prime_factors, split_strides
 
 NAMED_FC_DIM = {"nerv-s": 26, "nerv-m": 58, "nerv-l": 112}  # README Bunny commands (9_16_C)
@@ -95,6 +96,8 @@ class NeRVMethod(MethodPlugin):
                    "(the NeRV paper's model; HNeRV-paper comparisons use nerv-hnerv)")
     capabilities = frozenset({REPRESENTATION})
     recipe = NERV_RECIPE
+    #: the largest model that fits: at most the budget, at least 90 % of it
+    size_tolerance: ClassVar[tuple[float, float]] = (0.10, 0.0)
     index_normalisation = "i/N"
     option_choices: ClassVar[dict[str, tuple[str, ...]]] = {"pe_precision": tuple(PE_PRECISIONS)}
     options: ClassVar[dict[str, Any]] = {
@@ -134,8 +137,18 @@ class NeRVMethod(MethodPlugin):
             return nerv_params(o["pe_l"], arch[0], arch[1], (gh, gw), strides, arch[2])
 
         shape = f"{frames} frames of {height}x{width}"
-        floor = count(scaled(0.0))
-        scale, named = 1.0, None
+        below = cls.size_tolerance[0]
+
+        def per_stem(fc: int) -> int:  # parameters one more stem channel costs
+            return 2 * o["pe_l"] + 1 + gh * gw * fc
+
+        def filled(arch: tuple[int, int, list[int]]) -> tuple[int, int, list[int]]:
+            """The stem takes what the scaled widths leave (exact, <= the budget)."""
+            rest = size - count((0, arch[1], arch[2]))
+            return max(arch[0], rest // per_stem(arch[1])), arch[1], arch[2]
+
+        floor = count(scaled(0.0))  # every width 1
+        scale, named, rule = 1.0, None, "width factor"
         if isinstance(size, str):
             if size.lower() not in NAMED_FC_DIM:
                 raise NvbenchError(f"nerv: unknown named size {size!r} (known: {', '.join(NAMED_FC_DIM)})")
@@ -158,6 +171,11 @@ class NeRVMethod(MethodPlugin):
                     hi = mid
             scale = lo
             arch = scaled(lo)
+            if count(arch) < size * (1 - below):  # fc_dim steps are large at small widths
+                arch, rule = filled(arch), "width factor, stem fills"
+                if count(arch) < size * (1 - below):  # one stem channel is more than the tolerance
+                    n = count(arch)
+                    raise gap_error(cls, size, shape, highest_budget(n, cls.size_tolerance), n + per_stem(arch[1]))
         stem, fc, widths = arch
         lower = _scaled(o["lower_width"], scale)
         params = count(arch)
@@ -168,6 +186,6 @@ class NeRVMethod(MethodPlugin):
             "stem_dim": stem, "fc_dim": fc, "fc_hw": [gh, gw], "strides": list(strides),
             "expansion": o["expansion"], "reduction": o["reduction"], "lower_width": lower, "widths": widths,
             "width_scaled": scale < 1.0, "width_scale": round(scale, 6),
-            "named_size": named,
+            "named_size": named, **({"size_rule": rule} if rule != "width factor" else {}),
             "params": params,
         }

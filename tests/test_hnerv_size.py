@@ -65,8 +65,19 @@ def test_encoder_param_count_matches_spec():
 
 
 def test_too_small_names_the_floor():
-    with pytest.raises(SizeError, match="smallest size there is 37.221k"):
-        HNeRVMethod.plan(132, 160, 320, 30_000, {})
+    with pytest.raises(SizeError, match=r"smallest size there is 16.52k \(16520 parameters\)"):
+        HNeRVMethod.plan(132, 160, 320, 16_519, {})  # the embeddings alone are 16,896
+    assert HNeRVMethod.plan(132, 160, 320, 16_520, {})["params"] <= 16_520 * 1.05
+
+
+def test_smoke_preset_budget_is_reached():
+    """HNeRV's quadratic ignores the minimum stage width: at the smoke preset's 40x80 it gave 32,993
+    stored parameters for 24k. The exact count picks c2 there, and below the all-12-wide model
+    (32,359) a smaller minimum width, recorded."""
+    p = HNeRVMethod.plan(8, 40, 80, 24_000, {})
+    assert abs(p["params"] / 24_000 - 1) <= 0.05 and p["size_rule"] == "exact count"
+    assert p["lower_width"] == 10 and p["widths"] == [11, 10, 10, 10, 10] and p["c2"] == 13
+    assert "size_rule" not in HNeRVMethod.plan(132, 160, 320, 94_000, {})  # the quadratic's plans are as before
 
 
 def test_records_name_the_resize_filter():
