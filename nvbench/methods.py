@@ -40,8 +40,9 @@ class MethodPlugin:
     option_types: ClassVar[dict[str, type]] = {}
     index_normalisation: ClassVar[str] = ""  # how frame indices map to t, e.g. "i/N"
     #: REPRESENTATION with a size: (below, above) fractions; plan()'s `params` lie within
-    #: budget*(1-below) .. budget*(1+above), or plan() raises a SizeError naming the smallest budget
-    #: from which that holds for every larger one (tests/test_size_sweep.py sweeps every method)
+    #: budget*(1-below) .. budget*(1+above), or plan() raises a SizeError naming the method's true floor
+    #: (below it) or the reachable sizes around the budget (representations/sizing.py; swept for every
+    #: method by tests/test_size_sweep.py). A method without a size declares `takes_size = False`.
     size_tolerance: ClassVar[tuple[float, float]] = (0.10, 0.10)
 
     @classmethod
