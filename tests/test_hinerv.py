@@ -112,3 +112,20 @@ def test_loss_window_rule():
     assert msssim_loss_window(40, 40, 5) == 3  # the smoke preset's 40x40 patches: nvbench.metrics' window
     with pytest.raises(ValueError):
         msssim_loss_window(32, 32, 5)
+
+
+def test_every_task_it_supports_at_the_smoke_preset(tmp_path):
+    """reconstruction, convergence, interpolation (variant `index`: any frame index decodes; no
+    encoder, so no `encode-frame`) and inpainting (the loss weight is cropped with the patches)."""
+    from nvbench.results import Store
+    from nvbench.runner import RunRequest, expand, run_matrix
+
+    tasks = ["reconstruction", "convergence", "interpolation", "inpainting"]
+    jobs = expand(RunRequest(methods=["hinerv"], tasks=tasks, preset="smoke"))
+    records = [r for p in run_matrix(jobs, Store(tmp_path)) for r in p["records"]]
+    assert {r["task"] for r in records} == set(tasks)
+    assert all(r["status"] == "ok" for r in records), [r.get("reason") for r in records]
+    assert all(r["params"] == 23_336 for r in records)
+    held = [r for r in records if r["task"] == "interpolation" and r["split"] == "held-out"]
+    assert [r["variant"] for r in held] == ["index"] and held[0]["psnr"] > 8
+    assert all(np.isfinite(r["psnr"]) for r in records)
