@@ -124,6 +124,7 @@ class HiNeRVMethod(MethodPlugin):
     file_decoder = "representations.hinerv_compress:load_file"  # its own .nvb layout (nvbench.compress.nvb)
     rd_knob = "bits"
     recipe = HINERV_RECIPE
+    size_tolerance = (SIZE_TOLERANCE, 0.0)  # (below, above): never above the budget
     version = "1"
     description = ("HiNeRV: base feature grid + hierarchical temporal-local grids, ConvNeXt stages, "
                    "its own prune/Quant-Noise/per-channel quantisation pipeline")
