@@ -23,6 +23,7 @@ from nvbench.errors import NvbenchError
 from nvbench.methods import HYBRID, REPRESENTATION, MethodPlugin
 from nvbench.recipe import BOOST_RECIPE
 from representations.hnerv import hnerv_kernels, hnerv_widths
+from representations.sizing import around, gap_error, highest_budget, lowest_budget, within
 from representations.strides import split_strides
 
 #: the official scripts' strides: product 80 (Bunny 720x1280 -> 9x16 grid) and 120 (UVG 1080x1920)
@@ -153,8 +154,8 @@ class HNeRVBoostMethod(MethodPlugin):
             return int(o["t_dim"]) or auto_t_dim(c2)
 
         def widths_of(c2: int) -> list[int]:
-            # below c2 = lower width (12) the lower width follows c2: small budgets (the smoke preset)
-            # get a decoder c2 wide throughout instead of an error; the repo never goes there
+            # below c2 = lower width (12) the lower width follows c2: small budgets (the smoke
+            # preset) get a decoder c2 wide throughout; the repo never goes there
             return hnerv_widths(c2, len(strides), o["reduce"], min(o["lower_width"], c2))
 
         def count(c2: int) -> int:
@@ -163,21 +164,21 @@ class HNeRVBoostMethod(MethodPlugin):
                                                       o["pe_levels"])
 
         shape = f"{frames} frames of {height}x{width}"
-        floor_c2 = 1
-        floor = count(floor_c2)
+        tol = cls.size_tolerance
         if o["fc_dim"]:
             c2 = int(o["fc_dim"])
         else:
+            floor = lowest_budget(count(1), tol)
             if not isinstance(size, int) or size < floor:
                 raise cls.size_error(size, floor, shape)
-            lo, hi = floor_c2, floor_c2
-            while count(hi * 2) <= size:
-                hi *= 2
-            hi *= 2  # count(lo) <= size < count(hi): the largest c2 that fits lies in [lo, hi)
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                lo, hi = (mid, hi) if count(mid) <= size else (lo, mid)
-            c2 = lo
+            # the largest network within budget when it is within tolerance, else the next one up
+            lo, hi = around(count, 1, size) if count(1) <= size else (None, 1)
+            if lo is not None and within(count(lo), size, tol):
+                c2 = lo
+            elif within(count(hi), size, tol):
+                c2 = hi
+            else:  # small networks step coarsely (c2 12 -> 13 at 160x320 adds 15 %)
+                raise gap_error(cls, size, shape, highest_budget(count(lo), tol), lowest_budget(count(hi), tol))
         widths = widths_of(c2)
         t_dim = t_of(c2)
         decoder = boost_decoder_params(d, c2, strides, kernels, widths, o["blocks"], t_dim, o["pe_levels"])

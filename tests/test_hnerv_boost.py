@@ -74,16 +74,19 @@ def test_paper_and_cpu_presets():
 
 
 def test_size_error_names_the_true_floor():
-    with pytest.raises(SizeError, match=r"smallest size there is .*\(1900 parameters\)"):
+    with pytest.raises(SizeError, match=r"smallest size there is .*\(1728 parameters\)"):
         M.plan(8, 40, 80, 1_000, {})
-    floor = M.plan(8, 40, 80, 1_900, {})
+    floor = M.plan(8, 40, 80, 1_728, {})  # the narrowest network (1,900) is within +10 % of it
     assert floor["params"] == 1_900 and floor["c2"] == 1
+    with pytest.raises(SizeError, match=r"the nearest sizes it reaches are .*\(3315 and 4780 parameters\)"):
+        M.plan(8, 40, 80, 4_000, {})  # c2 2 (2,984) and 3 (5,257): tiny networks step by 76 %
 
 
 def test_small_budgets_let_the_lower_width_follow_c2():
-    """The smoke preset's 24k: below c2 = 12 the decoder is c2 wide throughout (t_dim from c2)."""
+    """The smoke preset's 24k: below c2 = 12 the decoder is c2 wide throughout (t_dim from c2); the
+    largest network under budget is 17 % short of it, so the next one (+7 %) is taken."""
     p = M.plan(8, 40, 80, 24_000, {})
-    assert p["c2"] == 7 and p["widths"] == [7] * 5 and p["t_dim"] == 4 and p["params"] == 19_927
+    assert p["c2"] == 8 and p["widths"] == [8] * 5 and p["t_dim"] == 5 and p["params"] == 25_756
     assert M.plan(132, 160, 320, 78_915, {})["widths"] == [12] * 5  # from c2 = 12 up: the repo's rule
 
 

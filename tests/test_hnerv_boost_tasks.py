@@ -34,7 +34,7 @@ def records(tmp_path_factory):
 def test_reconstruction(records):
     (rec,) = [r for r in records if r["task"] == "reconstruction"]
     assert rec["status"] == "ok", rec.get("reason")
-    assert rec["recipe"] == "hnerv-boost" and rec["params"] == 19_927 and rec["epoch"] == 2
+    assert rec["recipe"] == "hnerv-boost" and rec["params"] == 25_756 and rec["epoch"] == 2
     assert np.isfinite(rec["psnr"]) and rec["psnr"] > 8 and 0 < rec["ms_ssim"] <= 1
 
 
