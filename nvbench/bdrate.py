@@ -9,7 +9,6 @@ cover. No torch and no scipy: the report and `compare` use it on stored numbers 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -120,11 +119,3 @@ def bd_psnr(rate_anchor: Sequence[float], quality_anchor: Sequence[float],
                              f"test {10**xt[0]:.4g}..{10**xt[-1]:.4g} bpp")
     return (pchip_integral(xt, yt, lo, hi) - pchip_integral(xa, ya, lo, hi)) / (hi - lo)
 
-
-def safe_bd_rate(*curves: Sequence[float]) -> tuple[float | None, str]:
-    """(BD-rate %, "") or (None, why not) — for tables that must say why a cell is empty."""
-    try:
-        value = bd_rate(*curves)
-    except (ValueError, FloatingPointError) as exc:
-        return None, str(exc)
-    return (value, "") if math.isfinite(value) else (None, "not finite")

@@ -96,7 +96,7 @@ def test_rd_curves_and_bd_rate_against_anchor(store: tuple[Path, dict]) -> None:
     assert names["x265"].codec and not names["hnerv"].codec
     assert names["hnerv"].bpp == [0.02, 0.04, 0.08, 0.12]
     assert agg.pick_anchor(curves, None) == "x265"
-    bd = agg.bd_table(curves, "x265")
+    bd = agg.bd_entries(curves, "x265")
     assert len(bd) == 1 and bd[0].method == "hnerv"
     assert bd[0].bd_rate == pytest.approx(-20.0, abs=1e-9)  # x265 needs 1.25x the bits: hnerv saves 20 %
     assert bd[0].bd_psnr > 0

@@ -35,7 +35,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print()
     for i, anchor in enumerate(anchors):
         print(("\n" if i else "") + f"BD-rate / BD-PSNR against {anchor} on {args.metric} (PCHIP; negative BD-rate "
-              "= fewer bits; curves are each method's Pareto front):")
+              "= fewer bits; seeds averaged per point, then each method's Pareto front):")
         print(bd_table(records, anchor, args.metric))
     ceilings = {}
     for r in records:

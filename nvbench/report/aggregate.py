@@ -1,4 +1,5 @@
-"""Aggregation: leaderboards (mean ± std over seeds, best per column), RD curves, BD-rate tables.
+"""Aggregation: leaderboards (mean ± std over seeds, best per column), averaged RD curves; the RD curves
+and BD entries themselves come from nvbench.rd (re-exported here for the report).
 
 Pure Python + numpy on the records of `data.load_report_data`; every number in the report
 comes from here, so the tests check these functions against hand-made stores.
@@ -13,7 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nvbench.bdrate import bd_psnr, bd_rate
+from nvbench.rd import BDEntry as BDEntry  # re-exported: the report's one BD path
+from nvbench.rd import Curve as Curve
+from nvbench.rd import bd_averages as bd_averages
+from nvbench.rd import bd_entries as bd_entries
+from nvbench.rd import rd_curves as rd_curves
 
 UP, DOWN, NONE = "up", "down", ""
 
@@ -70,15 +75,20 @@ def point_label(rec: dict[str, Any]) -> str:
 
 def final_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Within each job, only the last epoch of each (variant, split, point): convergence jobs
-    store a curve, the leaderboard shows where it ended."""
-    best: dict[tuple, dict[str, Any]] = {}
-    for r in records:
-        key = (r.get("job_key"), r.get("variant"), r.get("split"), point_label(r))
-        ep = r.get("epoch") if is_number(r.get("epoch")) else -1
-        old = best.get(key)
-        if old is None or ep >= (old.get("epoch") if is_number(old.get("epoch")) else -1):
-            best[key] = r
-    return list(best.values())
+    store a curve, the leaderboard shows where it ended. Records of that epoch (or without one)
+    are all kept: several unlabelled points of one job are points, not epochs."""
+    recs = list(records)
+
+    def key(r: dict[str, Any]) -> tuple:
+        return (r.get("job_key"), r.get("variant"), r.get("split"), point_label(r))
+
+    def epoch(r: dict[str, Any]) -> float:
+        return r["epoch"] if is_number(r.get("epoch")) else -1
+
+    last: dict[tuple, float] = {}
+    for r in recs:
+        last[key(r)] = max(last.get(key(r), -math.inf), epoch(r))
+    return [r for r in recs if epoch(r) == last[key(r)]]
 
 
 @dataclass
@@ -171,71 +181,7 @@ def leaderboards(records: Sequence[dict[str, Any]]) -> list[Leaderboard]:
     return boards
 
 
-# --- rate-distortion ------------------------------------------------------------------------
-@dataclass
-class Curve:
-    method: str
-    variant: str
-    dataset: str
-    sequence: str
-    preset: str
-    bpp: list[float]
-    psnr: list[float]
-    ms_ssim: list[float | None]
-    codec: bool = False
-    resolution: str = ""  # HxW of the scored frames when every point has the same
-
-    @property
-    def name(self) -> str:
-        return f"{self.method}{' ' + self.variant if self.variant else ''}"
-
-
-def rd_curves(records: Sequence[dict[str, Any]], codecs: set[str] | frozenset[str] = frozenset()) -> list[Curve]:
-    """RD curves per (dataset, preset, sequence, method): points with bpp and PSNR, averaged over
-    seeds at the same point, reduced to the upper envelope (nvbench.rd.pareto, as `nvbench
-    compare` does: pruning/bits/size points beaten at lower rate are not on the curve). In the
-    compression task a record's variant names its RD point (q8-p0.2, q51); elsewhere it names a
-    variant of the method and gets its own curve."""
-    from nvbench.rd import pareto
-
-    pts: dict[tuple, dict[tuple, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    per_job: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for r in final_records(records):
-        if is_number(r.get("bpp")) and is_number(r.get("psnr")) and r["bpp"] > 0:
-            compression = r.get("task") == "compression"
-            label = point_label(r) + (f" {r.get('variant')}" if compression else "")
-            per_job[(r.get("job_key"), label, str(r.get("size_target")), str(r.get("split")))].append(r)
-    for (_, label, size, split), rs in per_job.items():
-        # the k-th point (by rate) of a job pairs with the k-th point of the other seeds' jobs
-        for k, r in enumerate(sorted(rs, key=lambda r: r["bpp"])):
-            variant = "" if r.get("task") == "compression" else str(r.get("variant") or "")
-            key = (str(r.get("dataset")), str(r.get("preset")), str(r.get("sequence")), str(r["method"]), variant)
-            pts[key][(label, size, split, k)].append(r)
-    for buckets in pts.values():
-        # several jobs of the same seed in one bucket are different points, not seeds to average
-        for bk, rs in list(buckets.items()):
-            seeds = [r.get("seed") for r in rs]
-            if len(set(seeds)) < len(seeds):
-                del buckets[bk]
-                for r in rs:
-                    buckets[bk + (r.get("job_key"),)].append(r)
-    curves = []
-    for (ds, preset, seq, method, variant), by_point in sorted(pts.items()):
-        triples = []
-        res = {str(r.get("resolution") or "") for rs in by_point.values() for r in rs}
-        for rs in by_point.values():
-            b, _ = mean_std([r["bpp"] for r in rs])
-            p, _ = mean_std([r["psnr"] for r in rs])
-            m, _ = mean_std([r.get("ms_ssim") for r in rs])
-            triples.append((b, p, m))
-        front = set(pareto([(t[0], t[1]) for t in triples]))
-        triples = sorted(t for t in triples if (t[0], t[1]) in front)
-        curves.append(Curve(method, variant, ds, seq, preset, [t[0] for t in triples], [t[1] for t in triples],
-                            [t[2] for t in triples], codec=method in codecs,
-                            resolution=res.pop() if len(res) == 1 else ""))
-    return curves
-
-
+# --- rate-distortion: the curves and BD entries are nvbench.rd's (one path for CLI and report) ---
 def average_curves(curves: Sequence[Curve]) -> list[Curve]:
     """Per (dataset, preset, method, variant): the mean over sequences of the i-th point (by
     rate), for methods that have the same number of points on every sequence of the dataset."""
@@ -255,57 +201,6 @@ def average_curves(curves: Sequence[Curve]) -> list[Curve]:
         res = {c.resolution for c in cs}
         out.append(Curve(method, variant, ds, "average", preset, avg["bpp"], avg["psnr"], avg["ms_ssim"], cs[0].codec,
                          res.pop() if len(res) == 1 else ""))
-    return out
-
-
-@dataclass
-class BDEntry:
-    dataset: str
-    preset: str
-    sequence: str
-    method: str
-    bd_rate: float | None
-    bd_psnr: float | None
-    why: str = ""
-
-
-def bd_table(curves: Sequence[Curve], anchor: str) -> list[BDEntry]:
-    """BD-rate (%) and BD-PSNR (dB) of every curve against the anchor's curve on the same
-    dataset, preset and sequence; a cell without a number says why."""
-    anchors = {(c.dataset, c.preset, c.sequence): c for c in curves if c.name == anchor}
-    out = []
-    for c in curves:
-        if c.name == anchor:
-            continue
-        a = anchors.get((c.dataset, c.preset, c.sequence))
-        if a is None:
-            out.append(BDEntry(c.dataset, c.preset, c.sequence, c.name, None, None,
-                               f"no {anchor} points for this sequence and preset"))
-            continue
-        try:
-            r = bd_rate(a.bpp, a.psnr, c.bpp, c.psnr)
-            p = bd_psnr(a.bpp, a.psnr, c.bpp, c.psnr)
-            out.append(BDEntry(c.dataset, c.preset, c.sequence, c.name, r, p))
-        except ValueError as exc:
-            out.append(BDEntry(c.dataset, c.preset, c.sequence, c.name, None, None, str(exc)))
-    return out
-
-
-def bd_averages(entries: Sequence[BDEntry]) -> list[BDEntry]:
-    """Per (dataset, preset, method) with several sequences: the mean of the per-sequence
-    BD-rates and BD-PSNRs (as `nvbench compare` averages), over the sequences that have one."""
-    by: dict[tuple[str, str, str], list[BDEntry]] = defaultdict(list)
-    for e in entries:
-        by[(e.dataset, e.preset, e.method)].append(e)
-    out = []
-    for (ds, preset, method), es in sorted(by.items()):
-        if len(es) < 2:
-            continue
-        rates = [e.bd_rate for e in es if e.bd_rate is not None]
-        psnrs = [e.bd_psnr for e in es if e.bd_psnr is not None]
-        out.append(BDEntry(ds, preset, "average", method, statistics.fmean(rates) if rates else None,
-                           statistics.fmean(psnrs) if psnrs else None,
-                           f"mean over {len(rates)} of {len(es)} sequences"))
     return out
 
 

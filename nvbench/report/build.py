@@ -149,16 +149,14 @@ def build_context(root: str | Path, out_dir: str | Path, anchor: str | None = No
     def link(key: str) -> str:
         return Path(os.path.relpath(data.job_path(key), out_dir)).as_posix()
 
-    curves = agg.rd_curves(recs, codecs)
+    curves = agg.rd_curves(recs, codecs=codecs)  # the same curves and BD entries as nvbench compare
     avg_curves = agg.average_curves(curves)
     anchor = agg.pick_anchor(curves, anchor)
-    bd = agg.bd_table(curves, anchor) if anchor else []
-    bd += agg.bd_averages(bd)
+    bd = agg.bd_entries(curves, anchor) if anchor else []
     traces = agg.convergence_traces(recs)
     families = method_families(set(methods))
     names = {c.name for c in curves}
-    bd_by_anchor = {a: (bd if a == anchor else agg.bd_table(curves, a)) for a in RANK_ANCHORS if a in names}
-    bd_by_anchor = {a: list(v) + agg.bd_averages(v) if a != anchor else v for a, v in bd_by_anchor.items()}
+    bd_by_anchor = {a: (bd if a == anchor else agg.bd_entries(curves, a)) for a in RANK_ANCHORS if a in names}
     rankings = ranking.rankings(recs, bd_by_anchor, families, own_recipes(set(methods)))
     ctx: dict[str, Any] = {
         "title": "nvbench report", "store": str(data.root), "version": nvbench.__version__,

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nvbench.report.aggregate import DOWN, NONE, UP, BDEntry, is_number, mean_std
+from nvbench.rd import BDEntry
+from nvbench.report.aggregate import DOWN, NONE, UP, is_number, mean_std
 
 #: the share of the preset's epochs after which the convergence column takes its point
 CONVERGENCE_FRACTION = 0.1

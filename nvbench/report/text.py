@@ -50,7 +50,9 @@ def render_text(ctx: dict[str, Any]) -> str:
     if ctx["bd"]:
         lines.append(f"== BD-rate against {ctx['anchor']} (PCHIP; negative = fewer bits) ==")
         for e in ctx["bd"]:
-            val = (f"{e.bd_rate:+.2f} %  BD-PSNR {e.bd_psnr:+.3f} dB" if e.bd_rate is not None else f"— {e.why}")
+            rate = f"{e.bd_rate:+.2f} %" if e.bd_rate is not None else "—"
+            psnr = f"{e.bd_psnr:+.3f} dB" if e.bd_psnr is not None else "—"
+            val = f"{rate}  BD-PSNR {psnr}" + (f"  ({e.why})" if None in (e.bd_rate, e.bd_psnr) else "")
             lines.append(f"  {e.dataset}/{e.sequence} [{e.preset}] {e.method}: {val}")
         lines.append("")
     if data.left_out:
