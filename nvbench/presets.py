@@ -1,13 +1,16 @@
-"""Presets fix the scale of a run: frame size per dataset, frames, epochs and the size ladder.
+"""Presets fix the scale of a run: a scale rule for the frame size, frames, epochs and the size ladder.
 
-Within a preset every method sees the same frames; a method adapts its grid or strides to
-the frame size and records how.
+Geometry is the dataset card's paper crop (centre) plus the preset's rule: area-resize it by 1/scale
+per side (paper: none; never below MIN_SIDE). Any dataset gets its working size this way — a new dataset plugin and a
+user's clip included (nvbench.data.base.clip_crop chooses a clip's crop). Within a preset every
+method sees the same frames; a method adapts its grid or strides to the frame size and records how.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from nvbench.errors import NvbenchError, UnknownNameError
 
@@ -25,26 +28,43 @@ class Preset:
     epochs: int
     sizes: tuple[int, ...]  # the ladder; the first is the default
     frames: int | None  # None = all frames of the sequence
-    geometry: dict[str, Geometry] = field(default_factory=dict)  # per dataset; "*" = default
+    scale: int | None = None  # the paper crop is area-resized by 1/scale per side; None = kept
     batch_size: int | None = None  # None = the recipe's
 
-    def geometry_for(self, dataset: str) -> Geometry:
-        return self.geometry.get(dataset, self.geometry["*"])
+    def geometry_for(self, dataset: Any) -> Geometry:
+        """The working geometry of a dataset (its card, or the name of a registered dataset): the
+        card's paper crop — no crop where that is every sequence's whole frame — then the scale rule."""
+        card = dataset if hasattr(dataset, "paper_crop") else _card(str(dataset))
+        crop = (int(card.paper_crop[0]), int(card.paper_crop[1]))
+        geo = scaled(crop, self.scale)
+        whole = bool(card.sequences) and all((s.height, s.width) == crop for s in card.sequences)
+        return Geometry(None, geo.resolution) if whole else geo
 
     @property
     def default_size(self) -> int:
         return self.sizes[0]
 
 
-_PAPER_CROPS = {"bunny": (640, 1280), "uvg": (960, 1920), "davis": (960, 1920)}
+#: the scale rule never makes the short side smaller than this (the smoke preset's Bunny height):
+#: a small dataset is resized less, or not at all, rather than to a few pixels
+MIN_SIDE = 40
 
 
-def _geo(scale: int | None) -> dict[str, Geometry]:
-    out = {}
-    for ds, (h, w) in _PAPER_CROPS.items():
-        out[ds] = Geometry((h, w), (h // scale, w // scale) if scale else None)
-    out["*"] = Geometry(None, None)
-    return out
+def scaled(crop: tuple[int, int], scale: int | None) -> Geometry:
+    """The crop area-resized by 1/scale per side, the factor lowered so that the short side stays
+    >= MIN_SIDE (1 = no resize); sides rounded down to even numbers (clip_crop picks crops that
+    divide exactly)."""
+    h, w = int(crop[0]), int(crop[1])
+    s = max(1, min(scale or 1, min(h, w) // MIN_SIDE))
+    if s == 1:
+        return Geometry((h, w), None)
+    return Geometry((h, w), (h // s // 2 * 2, w // s // 2 * 2))
+
+
+def _card(name: str) -> Any:
+    from nvbench.data.local import get_dataset
+
+    return get_dataset(name).card
 
 
 PRESETS: dict[str, Preset] = {
@@ -54,7 +74,7 @@ PRESETS: dict[str, Preset] = {
         epochs=300,
         sizes=(1_500_000, 350_000, 750_000, 3_000_000),
         frames=None,
-        geometry=_geo(None),
+        scale=None,
     ),
     "cpu": Preset(
         "cpu",
@@ -62,7 +82,7 @@ PRESETS: dict[str, Preset] = {
         epochs=30,
         sizes=(94_000, 188_000, 375_000),
         frames=None,
-        geometry=_geo(4),
+        scale=4,
     ),
     "smoke": Preset(
         "smoke",
@@ -70,7 +90,7 @@ PRESETS: dict[str, Preset] = {
         epochs=2,
         sizes=(24_000,),
         frames=8,
-        geometry=_geo(16),
+        scale=16,
     ),
 }
 

@@ -120,7 +120,7 @@ def expand(req: RunRequest) -> list[Job]:
         card = ds.card
         for seq_name in selected[ds_name]:
             info = card.sequence(seq_name)
-            geo = geometry(card, preset.geometry_for(ds_name), req)
+            geo = geometry(card, preset.geometry_for(card), req)
             frames = req.frames or preset.frames
             n = min(info.frames, frames) if frames else info.frames
             h, w = geo.resolution or geo.crop or (info.height, info.width)

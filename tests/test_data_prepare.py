@@ -305,7 +305,7 @@ def test_own_clip_as_dataset(tmp_path, src_yuv, data_root, capsys):
     clip.write_bytes(src_yuv.read_bytes())
     jobs = expand(RunRequest(methods=["hnerv"], datasets=[str(clip)], preset="smoke", resolution=(40, 80)))
     assert len(jobs) == 1 and jobs[0].dataset == str(clip.resolve()) and jobs[0].sequence == "my_clip_640x360_25fps"
-    assert jobs[0].frames == 4 and jobs[0].crop is None  # the preset's default: the full frame
+    assert jobs[0].frames == 4 and jobs[0].crop == (320, 640)  # the clip's paper crop: the largest centre 1:2
     video = load_video(jobs[0])
     assert video.frames.shape == (4, 40, 80, 3) and "BT.709" in video.colour
     from nvbench.data.local import LocalClip
@@ -315,7 +315,7 @@ def test_own_clip_as_dataset(tmp_path, src_yuv, data_root, capsys):
     assert jobs[0].source_checksum == Video(np.asarray(full.frames), "x").checksum()
     jobs = expand(RunRequest(methods=["hnerv"], datasets=[str(clip)], preset="smoke", crop="paper",
                              resolution=(40, 80)))
-    assert jobs[0].crop == (H, W) and jobs[0].resolution == (40, 80)
+    assert jobs[0].crop == (320, 640) and jobs[0].resolution == (40, 80)
     assert load_video(jobs[0]).geometry["resize"] == "40x80 (area)"
     rc, _, err = run_cli(capsys, "run", "-m", "hnerv", "-d", str(tmp_path / "nope.mp4"), "--dry-run")
     assert rc == 2 and "nope.mp4: no such file or folder" in err

@@ -17,6 +17,25 @@ def data_root() -> Path:
     return Path(env).expanduser() if env else Path.cwd() / "datasets"
 
 
+#: a clip's crop height is a multiple of this when it can be: the smoke (1/16) and cpu (1/4) presets
+#: then divide it exactly into multiples of 20 and 80 (HNeRV's 2x4 grid and HiNeRV's 40/60 strides)
+CLIP_CROP_UNIT = 320
+
+
+def clip_crop(height: int, width: int) -> tuple[int, int]:
+    """The "paper crop" of a clip that has none (a user's file): the largest centre crop of aspect
+    1:2 (H:W) whose height is a multiple of CLIP_CROP_UNIT (else of 40, else even). 1:2 is the
+    aspect of every built-in paper crop (Bunny 720x1280 -> 640x1280, UVG 1080x1920 -> 960x1920, as
+    HNeRV and HiNeRV crop them) and the one the NeRV family's default grids need; a 16:9 1080p clip
+    gets UVG's 960x1920."""
+    m = min(int(height), int(width) // 2)
+    for unit in (CLIP_CROP_UNIT, 40, 2):
+        if m >= unit:
+            h = m // unit * unit
+            return h, 2 * h
+    return int(height), int(width)  # a frame too small to crop
+
+
 @dataclass(frozen=True)
 class SequenceInfo:
     name: str

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nvbench.data import readers, store
-from nvbench.data.base import DatasetCard, DatasetPlugin, SequenceInfo, data_root
+from nvbench.data.base import DatasetCard, DatasetPlugin, SequenceInfo, clip_crop, data_root
 from nvbench.errors import FormatError, MissingDataError
 from nvbench.video import Video
 
@@ -70,8 +70,9 @@ class LocalClip(DatasetPlugin):
         self.card = DatasetCard(
             name=self.name, title=f"your clip {self.path.name}",
             sequences=(SequenceInfo(self.sequence_name, int(t), int(h), int(w), float(meta["fps"])),),
-            paper_crop=(int(h), int(w)), colour=meta["colour"], licence="yours", citation="-",
-            source=str(self.path), notes="--crop paper means the full frame for your own clip",
+            paper_crop=clip_crop(int(h), int(w)), colour=meta["colour"], licence="yours", citation="-",
+            source=str(self.path), notes="paper crop: the largest centre 1:2 crop (nvbench.data.base.clip_crop); "
+                                         "--crop full keeps the whole frame",
         )
 
     def prepare(self, echo: Any = None) -> dict[str, Any]:
