@@ -25,6 +25,7 @@ class Plugin:
     name: str
     entry_point: EntryPoint
     _obj: Any = field(default=None, repr=False)
+    error: BaseException | None = field(default=None, repr=False)  # set by availability() when broken
 
     @property
     def module(self) -> str:
@@ -45,22 +46,36 @@ class Plugin:
         obj = self.load()
         return [m for m in getattr(obj, "requires", ()) if importlib.util.find_spec(m) is None]
 
+    def _declared_missing(self, exc: BaseException) -> str | None:
+        """The name of a declared requirement that `exc` (an ImportError) failed to import, else None."""
+        name = getattr(exc, "name", None)
+        declared = {r.split(".")[0] for r in getattr(self._obj, "requires", ())} if self._obj is not None else set()
+        if isinstance(exc, ImportError) and name and name.split(".")[0] in declared:
+            return name
+        return None
+
     def availability(self) -> tuple[bool, str]:
         """(available, reason). Loading the plugin class is cheap: plugins keep torch out of
-        module import (heavy code lives in modules imported by `build`)."""
+        module import (heavy code lives in modules imported by `build`). A missing declared
+        optional dependency (in `requires`, or an ImportError of one) is a reason; any other
+        exception is a reason too — a broken third-party plugin must not break `nvbench list` —
+        and is kept in `self.error`, so tests can tell a broken plugin from a missing extra."""
+        self.error = None
         try:
             missing = self.missing_requirements()
-        except Exception as exc:  # a broken third-party plugin must not break `nvbench list`
-            return False, f"failed to load: {exc}"
-        if missing:
-            hint = getattr(self.load(), "install_hint", "") or f"pip install {' '.join(missing)}"
-            return False, f"missing {', '.join(missing)} ({hint})"
-        extra = getattr(self.load(), "unavailable_reason", None)
-        if callable(extra):
-            reason = extra()
-            if reason:
-                return False, reason
-        return True, ""
+            if missing:
+                hint = getattr(self.load(), "install_hint", "") or f"pip install {' '.join(missing)}"
+                return False, f"missing {', '.join(missing)} ({hint})"
+            extra = getattr(self.load(), "unavailable_reason", None)
+            reason = extra() if callable(extra) else None
+        except Exception as exc:
+            name = self._declared_missing(exc)
+            if name:
+                hint = getattr(self._obj, "install_hint", "") or f"pip install {name}"
+                return False, f"missing {name} ({hint})"
+            self.error = exc
+            return False, f"failed to load: {type(exc).__name__}: {exc}"
+        return (False, reason) if reason else (True, "")
 
 
 class Registry:
