@@ -34,24 +34,6 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-class EpochPrinter:
-    """One line per epoch: epoch, loss, train PSNR, seconds per epoch, time left."""
-
-    def __init__(self, label: str, quiet: bool = False):
-        self.label, self.quiet = label, quiet
-
-    def __call__(self, log: dict[str, Any]) -> None:
-        if self.quiet:
-            return
-        total = log.get("epochs")
-        ep = f"{log['epoch']}/{total}" if total else f"{log['epoch']}"
-        extra = ""
-        if "eval" in log and log["eval"].get("psnr") is not None:
-            extra = f"  eval PSNR {log['eval']['psnr']:.2f} dB"
-        print(f"  epoch {ep:>9}  loss {log['loss']:.5f}  train PSNR {log['train_psnr']:6.2f} dB  "
-              f"{log['seconds']:.1f} s/epoch  left {_duration(log['eta'])}{extra}", flush=True)
-
-
 def cmd_list(args: argparse.Namespace) -> int:
     for kind in ("method", "task", "dataset"):
         reg = registry.registry(kind)

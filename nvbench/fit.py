@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from nvbench.jobs import digest
+from nvbench.methods import build_model
 from nvbench.nn import Decoder, NeuralRepresentation
 from nvbench.results import write_json_atomic
 from nvbench.safeload import load_cached_model, read_json_dict
@@ -94,7 +95,7 @@ def fit_representation(
     # Seed before building: the initial weights must depend on the job's seed only, not on
     # which jobs ran before in this process (workers run many jobs; results must not differ).
     seed_everything(ctx.job.seed)
-    model = ctx.method.build(config)
+    model = build_model(ctx.method, config)  # hybrid from the declared HYBRID capability
     meta_path, model_path = folder / "meta.json", folder / "model.pt"
     meta = read_json_dict(meta_path) if meta_path.is_file() and model_path.is_file() else None
     wanted_evals = sorted(set(eval_epochs))

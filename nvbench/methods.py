@@ -15,12 +15,21 @@ from nvbench.recipe import Recipe
 
 # Capabilities a method can declare.
 REPRESENTATION = "representation"  # trainable: build for a shape and size, map indices (+frames) to frames
-HYBRID = "hybrid"  # needs the frames at encode time (an encoder that is not stored)
+HYBRID = "hybrid"  # needs the frames at encode time (an encoder that is not stored); see build_model
 CODEC = "codec"  # encode frames at a quality to bytes, decode bytes to frames
 ANCHOR = "anchor"  # a non-learned reference method
 INTERPOLATE = "interpolate"  # produces a held-out frame from its neighbours (interpolation anchors)
 INPAINT = "inpaint"  # fills masked pixels of a frame without training (inpainting anchors)
 
+
+
+def build_model(method: Any, config: dict) -> Any:
+    """`method.build(config)` with the declared capabilities applied: the module's `hybrid` (the
+    training loop and the benches pass the frames to forward when it is true) is whether the method
+    declares HYBRID — the capability is the one place that says so, whatever the module's class says."""
+    model = method.build(config)
+    model.hybrid = method.has(HYBRID)
+    return model
 
 class MethodPlugin:
     """Base class of every method plugin (representations, codecs, anchors)."""

@@ -219,7 +219,3 @@ class Decoder(nn.Module):
 
     def stored_parameters(self) -> int:
         return sum(t.numel() for t in self.state_dict().values())
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())

@@ -144,11 +144,12 @@ class MethodBench:
     def build(cls, method: Any, frames: int, height: int, width: int, size: int | str,
               options: dict[str, Any] | None = None, batch_train: int | None = None,
               batch_decode: int = 8, channels_last: bool = True) -> MethodBench:
+        from nvbench.methods import build_model
         from nvbench.train import compute_loss, make_optimizer
 
         config = method.plan(frames, height, width, size, options or {})
         fmt = torch.channels_last if channels_last else torch.contiguous_format
-        model = method.build(config).to(memory_format=fmt)
+        model = build_model(method, config).to(memory_format=fmt)
         recipe = method.recipe
         bs = batch_train or recipe.batch_size
         hybrid = getattr(model, "hybrid", False)
