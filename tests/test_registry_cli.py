@@ -55,7 +55,7 @@ def test_size_too_small_names_smallest(capsys):
     rc = main(["run", "--method", "hnerv", "--size", "10k", "--dry-run"])
     assert rc == 2
     err = capsys.readouterr().err
-    assert "smallest size" in err and "37.221k" in err
+    assert "smallest size" in err and "16.52k" in err  # the true floor (the smallest HNeRV)
 
 
 def test_unknown_option_is_rejected(capsys):
