@@ -7,7 +7,9 @@ NeRV's code computes it: `pe_precision`) -> MLP stem 2l -> 512 -> gh*gw*fc_dim -
 Sizes: at and above NeRV-S (fc_dim 26) the paper's family applies (stem 512, lower width 96,
 fc_dim grows: NeRV-S/M/L = 26/58/112). Below NeRV-S every width (stem, fc_dim, every stage width) is
 NeRV-S's scaled by one factor, recorded as `width_scaled` (with lower width 96 the unscaled
-family has a floor near 1.1M at 640x1280 and cannot reach the small ladders at all).
+family has a floor near 1.1M at 640x1280 and cannot reach the small ladders at all). Where one
+fc_dim step of the scaled family is more than 10 % of the budget (small models), the stem width
+takes what the scaled widths leave (`size_rule`).
 """
 
 from __future__ import annotations
@@ -174,8 +176,8 @@ class NeRVMethod(MethodPlugin):
             if count(arch) < size * (1 - below):  # fc_dim steps are large at small widths
                 arch, rule = filled(arch), "width factor, stem fills"
                 if count(arch) < size * (1 - below):  # one stem channel is more than the tolerance
-                    n = count(arch)
-                    raise gap_error(cls, size, shape, highest_budget(n, cls.size_tolerance), n + per_stem(arch[1]))
+                    got = count(arch)
+                    raise gap_error(cls, size, shape, highest_budget(got, cls.size_tolerance), got + per_stem(arch[1]))
         stem, fc, widths = arch
         lower = _scaled(o["lower_width"], scale)
         params = count(arch)
