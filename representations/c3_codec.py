@@ -10,10 +10,12 @@ autoregressive model; weights quantised and entropy coded), written here in our 
   are range-coded under a zero-mean Laplace whose scale (std / sqrt 2, as C3's rate estimate) is
   stored as a float32;
 - latents: the integer symbols of every grid are range-coded with constriction's
-  QuantizedLaplace, in waves (frame by frame; within a frame the positions with equal 3h + w,
-  whose causal 5x5x5 context is already decoded), for all patches at once;
+  QuantizedLaplace, in waves: within a frame the positions with equal 3h + w, frame t starting 9
+  waves after frame t-1, so that every position's causal 5x5x5 context is already decoded; all
+  patches at once;
 - determinism: the entropy model that drives the coder is evaluated in numpy on integers (the
-  quantised weights times the integer latents, summed exactly in int64; hidden activations
+  quantised weights times the integer latents, summed exactly — in float64 while no partial sum can
+  reach 2^53, else in int64 — so the order of summation does not matter; hidden activations
   rounded to 2^-16 so the next layer is exact again; GELU with scipy's erf, elementwise and
   single-threaded), and its (loc, scale) are quantised to a fixed grid (loc to 1/256 of a latent
   step, log-scale to 1/64) before constriction builds the CDF. The encoder runs the very same
@@ -44,7 +46,7 @@ LOG_SCALE_STEPS = 64  # log(scale) grid: 1/64
 HIDDEN_BITS = 16  # hidden activations of the coding-time entropy model: multiples of 2^-16
 SECTIONS = ("side", "weights", "latents")
 #: the coding constants above, named in the header (a reader checks it knows them)
-CODING = "c3-1"
+CODING = "c3-2"  # 2: frames pipelined in the wave order (LAG)
 #: the config keys the file stores; the rest of the plan follows from them
 FILE_KEYS = ("frames", "height", "width", "patch", "num_grids", "synthesis_widths", "entropy_widths")
 
@@ -104,14 +106,24 @@ class IntegerEntropyModel:
     def __init__(self, layers: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], latent_step: float):
         # per layer: weights int64 (P, out, in), weight step (P,), bias float64 (P, out); first layer taps
         self.layers = [(w.transpose(0, 2, 1).copy(), ws, b) for w, ws, b, _ in layers]
+        self.float_layers = [wt.astype(np.float64) for wt, _, _ in self.layers]
+        self.abs_sums = [np.abs(wt).sum(axis=1).max() if wt.size else 0 for wt, _, _ in self.layers]
         self.latent_step = latent_step
+
+    def _exact_matmul(self, i: int, y: np.ndarray) -> np.ndarray:
+        """y (P, N, in) integers @ layer i's integer weights, exactly: in float64 (BLAS) when no
+        partial sum can reach 2^53 (then every order of summation gives the same integers), else
+        in int64."""
+        if y.size and float(np.abs(y).max()) * float(self.abs_sums[i]) < 2.0**52:
+            return np.matmul(y.astype(np.float64), self.float_layers[i])
+        return np.matmul(y.astype(np.int64), self.layers[i][0]).astype(np.float64)
 
     def params(self, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """context int64 (P, N, 62) -> (loc, scale) float64 (P, N) in latent-step units, on the grid."""
         y = context
         scale_in = self.latent_step  # the first layer sees latents in latent units: symbols * step
-        for i, (wt, ws, b) in enumerate(self.layers):
-            acc = np.matmul(y, wt).astype(np.float64)  # exact: integers
+        for i, (_, ws, b) in enumerate(self.layers):
+            acc = self._exact_matmul(i, y)  # exact: integers
             a = acc * (ws * scale_in)[:, None, None] + b[:, None, :]
             if i == len(self.layers) - 1:
                 y = a
@@ -145,6 +157,12 @@ def _waves(h: int, w: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+#: a position's causal neighbours in the two previous frames are at most (h+2, w+2), i.e. 8 waves
+#: later in their frame: with frame t's waves starting LAG waves after frame t-1's, every
+#: neighbour is decoded in an earlier wave (and T frames take 3(H-1)+W + LAG(T-1) waves, not T times as many)
+LAG = 9
+
+
 def code_latents(shapes: list[tuple[int, int, int]], model: IntegerEntropyModel,
                  step: Callable[[int, np.ndarray, np.ndarray, np.ndarray | None], np.ndarray],
                  symbols: list[np.ndarray] | None = None) -> list[np.ndarray]:
@@ -152,23 +170,24 @@ def code_latents(shapes: list[tuple[int, int, int]], model: IntegerEntropyModel,
     (known: the encoder's (P*N,) symbols; None when decoding, then it returns them). Returns the
     symbols (P, T, H, W) of every grid."""
     out = []
+    p = model.layers[0][0].shape[0]
     for g, (t, h, w) in enumerate(shapes):
-        p = model.layers[0][0].shape[0]
         vol = np.zeros((p, t + 4, h + 4, w + 4), dtype=np.int64)
         if symbols is not None:
             vol[:, 2:-2, 2:-2, 2:-2] = symbols[g]
         flat = vol.reshape(p, -1)
         offs = _offsets(h, w)
-        waves = _waves(h, w)
-        for ti in range(t):
-            for hs, ws in waves:
-                centre = ((ti + 2) * (h + 4) + hs + 2) * (w + 4) + ws + 2
-                context = flat[:, centre[:, None] + offs[None, :]]
-                loc, scale = model.params(context)
-                known = flat[:, centre].ravel() if symbols is not None else None
-                got = step(g, loc.ravel(), scale.ravel(), known)
-                if symbols is None:
-                    flat[:, centre] = got.reshape(p, -1)
+        waves = [((hs + 2) * (w + 4) + ws + 2) for hs, ws in _waves(h, w)]  # flat offsets within a frame
+        frame = (h + 4) * (w + 4)
+        for gw in range(len(waves) + LAG * (t - 1)):
+            centre = np.concatenate([(ti + 2) * frame + waves[gw - LAG * ti] for ti in range(t)
+                                     if 0 <= gw - LAG * ti < len(waves)])
+            context = flat[:, centre[:, None] + offs[None, :]]
+            loc, scale = model.params(context)
+            known = flat[:, centre].ravel() if symbols is not None else None
+            got = step(g, loc.ravel(), scale.ravel(), known)
+            if symbols is None:
+                flat[:, centre] = got.reshape(p, -1)
         out.append(vol[:, 2:-2, 2:-2, 2:-2].copy())
     return out
 
