@@ -235,6 +235,18 @@ def _probabilities(model: np.ndarray) -> np.ndarray:
     return (model / model.sum()).astype(np.float64)
 
 
+def _categorical(model: np.ndarray):
+    """constriction's model of a stored histogram. A histogram with one entry (a tensor whose
+    every symbol is 0, e.g. all-zero latents) is given a second, empty entry: constriction
+    cannot build a distribution over a single symbol, and the stored table stays as it is."""
+    import constriction
+
+    probs = _probabilities(model)
+    if len(probs) == 1:
+        probs = np.array([1.0, 0.0])
+    return constriction.stream.model.Categorical(probs, perfect=False)
+
+
 def encode_range(streams: Sequence[np.ndarray], alphabets: Sequence[int]) -> tuple[bytes, bytes]:
     import constriction
 
@@ -283,8 +295,7 @@ def encode_range(streams: Sequence[np.ndarray], alphabets: Sequence[int]) -> tup
             continue
         m = models[a]
         k = int(np.flatnonzero(m).max()) + 1
-        model = constriction.stream.model.Categorical(_probabilities(m[:k]), perfect=False)
-        enc.encode(s.astype(np.int32), model)
+        enc.encode(s.astype(np.int32), _categorical(m[:k]))
     words = enc.get_compressed().astype("<u4")
     return bytes(table), words.tobytes()
 
@@ -326,11 +337,14 @@ def decode_range(tables: bytes, payload: bytes, sizes: Sequence[int], alphabets:
         m = models[a]
         if len(m) > k_alpha:
             raise EntropyError("histogram larger than the tensor's alphabet")
-        model = constriction.stream.model.Categorical(_probabilities(m), perfect=False)
+        model = _categorical(m)
         try:
-            out.append(np.asarray(dec.decode(model, int(n)), np.int64))
+            symbols = np.asarray(dec.decode(model, int(n)), np.int64)
         except Exception as exc:  # constriction raises on invalid data
             raise EntropyError(f"range decoder: {exc}") from exc
+        if symbols.max() >= len(m):  # only the padding of a one-entry histogram can give this
+            raise EntropyError("range-coded symbol outside its histogram")
+        out.append(symbols)
         used.append(model)
     if dec.maybe_exhausted() is False:
         raise EntropyError("range-coded payload has data left over")
