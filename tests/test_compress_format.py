@@ -236,3 +236,25 @@ def test_pruning_keeps_non_persistent_buffers_out_of_the_stored_state():
     assert 0.15 < info["sparsity"] < 0.25
     with torch.inference_mode():
         assert pruned(torch.arange(2)).shape == (2, 3, 40, 80)
+
+
+def test_nothing_to_prune_is_no_mask():
+    """A decoder whose stored tensors are all grids/biases (no layer weight) prunes nothing."""
+    class Grid(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.latent = torch.nn.Parameter(torch.ones(2, 3, 4))
+
+    assert prunable(Grid()) == [] and global_masks(Grid(), 0.2) == []
+
+
+def test_shared_layout_files_bypass_a_methods_own_reader():
+    """A method with its own file layout (c3, hinerv) can also be scored through the shared
+    pipeline (`--set pipeline=shared`): a file in the shared layout is read by the shared path."""
+    from nvbench.compress.nvb import SECTIONS, _own_reader
+    from representations.c3 import C3Method
+
+    shared = {"method": "c3", "method_version": C3Method.version, "sections": [{"name": n} for n in SECTIONS]}
+    own = {**shared, "sections": [{"name": "side"}, {"name": "weights"}, {"name": "latents"}]}
+    assert _own_reader(shared, "f") is None
+    assert callable(_own_reader(own, "f"))

@@ -220,14 +220,18 @@ def load_decoder(source: str | Path | bytes, device: str = "cpu", name: str | No
 
 def _own_reader(header: dict[str, Any], name: str) -> Any:
     """The `file_decoder` ("module:function") of the header's method when it declares one, after
-    checking its version; None for the shared layout (and for names this install does not know,
-    which the shared path reports)."""
+    checking its version; None for a file in the shared layout (sections SECTIONS, whichever
+    method wrote it) and for names this install does not know, which the shared path reports."""
     from nvbench import registry
     from nvbench.registry import import_object
 
     mname = header.get("method")
     if not isinstance(mname, str) or mname not in registry.methods.names():
         return None
+    sections = header.get("sections")
+    if isinstance(sections, list) and [s.get("name") if isinstance(s, dict) else None
+                                       for s in sections] == list(SECTIONS):
+        return None  # the shared layout (`--set pipeline=shared`): own layouts name other sections
     method = registry.methods.get(mname)
     reader = str(getattr(method, "file_decoder", "") or "")
     if not reader:

@@ -36,6 +36,8 @@ def global_masks(decoder: nn.Module, ratio: float) -> list[torch.Tensor]:
     if not 0.0 <= ratio < 1.0:
         raise ValueError(f"pruning ratio must be in [0, 1), got {ratio}")
     params = [getattr(m, n) for m, n in prunable(decoder)]
+    if not params:  # nothing is a layer weight (e.g. a decoder whose tensors are all grids): nothing to prune
+        return []
     flat = torch.cat([p.detach().abs().flatten().float() for p in params])
     k = int(round(ratio * flat.numel()))
     if k == 0:
