@@ -6,7 +6,9 @@ The rule, in order:
 1. Records: status ok, a finite bpp > 0 and a finite quality value (``metric``); within a job the
    last epoch of each point (`report.aggregate.final_records`).
 2. Curve = one per (dataset, preset, sequence, working resolution, frames, method) — and per
-   variant outside the compression task, where a variant is another model, not an RD point.
+   variant outside the compression task, where a variant is another model, not an RD point; in
+   the compression task per run conditions instead (`conditions_variant`: `--recipe shared`,
+   `--set pipeline=shared`), so a method's own and shared runs are separate curves.
    Resolution and frames are part of it so that an 8-frame and a 132-frame run never share a
    front, and the anchor is matched on the same keys.
 3. Seeds: a point is identified by its label (variant / RD knob fields), size, split and run
@@ -89,6 +91,19 @@ def pareto(points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
     return front
 
 
+def conditions_variant(r: dict[str, Any]) -> str:
+    """The curve variant of a compression record: empty under the method's own training recipe and
+    its own compression pipeline (the curve that carries the method's name), else what differs
+    (``recipe=shared``, ``pipeline=shared``), so that architecture and pipeline stay separate
+    curves and a method's own and shared runs are never pooled into one front."""
+    parts = []
+    if r.get("recipe") == "shared":
+        parts.append("recipe=shared")
+    if r.get("pipeline") == "shared":
+        parts.append("pipeline=shared")
+    return " ".join(parts)
+
+
 def _resolution(r: dict[str, Any]) -> str:
     if r.get("resolution"):
         return str(r["resolution"])
@@ -112,7 +127,7 @@ def rd_curves(records: Sequence[dict[str, Any]], metric: str = "psnr",
     for (_, *point), rs in per_job.items():
         # the k-th point (by rate) of a job pairs with the k-th point of the other seeds' jobs
         for k, r in enumerate(sorted(rs, key=lambda r: r["bpp"])):
-            variant = "" if r.get("task") == "compression" else str(r.get("variant") or "")
+            variant = conditions_variant(r) if r.get("task") == "compression" else str(r.get("variant") or "")
             key = (str(r.get("dataset")), str(r.get("preset")), str(r.get("sequence")), _resolution(r),
                    str(r.get("frames")), str(r["method"]), variant)
             pts[key][(*point, k)].append(r)

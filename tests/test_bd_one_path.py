@@ -108,3 +108,21 @@ def test_frames_and_resolution_are_separate_curves() -> None:
     eight = next(r for r in rows if r["points"] == 3 and r["bd_rate"] is not None)
     assert eight["bd_rate"] == pytest.approx(-20.0)  # the 16-frame points did not join the 8-frame front
     assert sum(r["bd_rate"] is None and "no x265 points" in r["note"] for r in rows) == 1
+
+
+def test_own_and_shared_runs_are_separate_curves() -> None:
+    """`--recipe shared` and `--set pipeline=shared` points form their own curves (never pooled
+    into the method's front), and the method's own curve keeps its name."""
+    from nvbench.rd import rd_curves
+
+    def rec(job, bpp, psnr, **kw):
+        return {"method": "hinerv", "task": "compression", "status": "ok", "dataset": "bunny", "sequence": "bunny",
+                "preset": "cpu", "height": 16, "width": 32, "frames": 8, "bpp": bpp, "psnr": psnr, "seed": 1,
+                "job_key": job, "variant": f"q{int(bpp * 100)}", "epoch": 3, "recipe": "hinerv", **kw}
+
+    records = [rec("own", 0.05, 27.0, pipeline="own"), rec("own", 0.08, 27.5, pipeline="own"),
+               rec("sh", 0.06, 30.0, pipeline="shared"), rec("sh", 0.09, 31.0, pipeline="shared"),
+               rec("rs", 0.05, 20.0, recipe="shared"), rec("rs", 0.07, 21.0, recipe="shared")]
+    curves = {c.name: c for c in rd_curves(records)}
+    assert set(curves) == {"hinerv", "hinerv pipeline=shared", "hinerv recipe=shared"}
+    assert curves["hinerv"].psnr == [27.0, 27.5] and curves["hinerv pipeline=shared"].psnr == [30.0, 31.0]
