@@ -95,8 +95,9 @@ class ENeRVMethod(MethodPlugin):
     model_class = "representations.enerv_net:ENeRV"
     decoder_class = "representations.enerv_net:ENeRVDecoder"
     version = "2"  # 2: the positional encodings in float32 as E-NeRV's code (1: float64)
-    description = ("E-NeRV: temporal + spatial (9x16 token, 2 attention blocks) codes, temporal modulation per "
-                   "stage, up-block stage 0, sigmoid head; sizes by one width factor (`released` = 12.49M)")
+    description = ("E-NeRV: temporal + spatial (token grid 9x16 at 720x1280, 8x16 at 640x1280; 2 attention blocks) "
+                   "codes, temporal modulation per stage, up-block stage 0, sigmoid head; sizes by one width factor "
+                   "(`released` = 12.49M)")
     capabilities = frozenset({REPRESENTATION})
     size_tolerance: ClassVar[tuple[float, float]] = (0.03, 0.03)  # one width factor, the nearer step
     recipe = NERV_RECIPE  # E-NeRV's recipe is NeRV's: Fusion6, Adam(0.5, 0.999), lr 5e-4, 20% warm-up, batch 1
