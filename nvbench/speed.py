@@ -1,14 +1,19 @@
 """How fast this machine can go, and how close each method gets.
 
-The limit: the best dense-convolution throughput (GFLOP/s) measured at the shapes a method's
-convolutions actually run at (forward, and forward+backward), over both memory layouts. A
-method's FLOPs per frame come from torch.utils.flop_counter; frames/s times FLOPs/frame over the
-limit is the fraction of the machine it uses.
+The limit of a pass (a training step, a decode batch): every compute layer it runs (Linear,
+Conv1d/2d/3d, dense, grouped or depthwise; layer_walk) timed alone at its exact shape, at its best
+over the memory layouts (forward, or forward+backward), summed over the pass's calls. The
+fraction = that limit time / the real time of the pass: how much of the time the method spends
+could not be saved by running each of its layers at its isolated best. The layers' FLOPs come
+from torch.utils.flop_counter, the same count as nvbench.complexity. The former figure, all
+counted FLOPs at the best dense-conv GFLOP/s of the heaviest shapes (machine_limit), is kept
+alongside it ("best-rate fraction"); it is undefined for a model without dense convolutions.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,24 +38,10 @@ class ConvShape:
 
 
 def conv_shapes(model: nn.Module, run: Callable[[], Any]) -> list[ConvShape]:
-    """The distinct Conv2d shapes (input size) that `run()` executes, heaviest first."""
-    shapes: dict[ConvShape, None] = {}
-    hooks = []
-
-    def hook(mod: nn.Conv2d, inp: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
-        h, w = inp[0].shape[-2:]
-        if mod.stride == (1, 1):  # patchify convs (stride = kernel) are a different kernel class
-            shapes[ConvShape(mod.in_channels, mod.out_channels, mod.kernel_size[0], h, w, mod.groups)] = None
-
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            hooks.append(m.register_forward_hook(hook))
-    try:
-        with torch.enable_grad():  # the plain path: decoding shortcuts (nvbench.nn.head_over_subpixel) skip modules
-            run()
-    finally:
-        for h in hooks:
-            h.remove()
+    """The distinct stride-1 Conv2d shapes (input size) that `run()` executes, heaviest first: what
+    the former limit (machine_limit) timed; from the one layer walk (layer_walk)."""
+    shapes = {ConvShape(la.cin, la.cout, la.kernel[0], la.input[-2], la.input[-1], la.groups): None
+              for la in layer_walk(model, run)[0] if la.kind == "conv2d" and set(la.stride) == {1}}
     return sorted(shapes, key=lambda s: -s.flops(1))
 
 
@@ -104,8 +95,8 @@ def conv_rate(shape: ConvShape, batch: int, backward: bool, channels_last: bool,
 
 def machine_limit(shapes: list[ConvShape], batch: int = 2, top: int = 4,
                   min_seconds: float = 0.3, decode_batch: int | None = None) -> dict[str, Any]:
-    """Best measured dense-conv GFLOP/s over the heaviest `top` shapes and both layouts, for
-    forward (decode, at `decode_batch`) and forward+backward (training, at `batch`)."""
+    """The former limit: best measured dense-conv GFLOP/s over the heaviest `top` shapes and both
+    layouts, for forward (decode, at `decode_batch`) and forward+backward (training, at `batch`)."""
     rows = []
     for s in [s for s in shapes if s.groups == 1][:top]:
         for cl in (False, True):
@@ -117,6 +108,155 @@ def machine_limit(shapes: list[ConvShape], batch: int = 2, top: int = 4,
     best_fwd = max((r["gflops"] for r in rows if not r["backward"]), default=0.0)
     best_bwd = max((r["gflops"] for r in rows if r["backward"]), default=0.0)
     return {"threads": torch.get_num_threads(), "forward_gflops": best_fwd, "train_gflops": best_bwd, "rows": rows}
+
+
+#: the compute layers the limit times, each at the exact shape the model runs it (subclasses too)
+LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """One call of a compute layer as the model ran it: its type and hyper-parameters, the shape
+    of its input (batch included), whether autograd needed the input's gradient, and its forward
+    FLOPs as torch's FlopCounterMode counts them (the count nvbench.complexity reports)."""
+
+    kind: str  # "linear", "conv1d", "conv2d" or "conv3d"
+    cin: int
+    cout: int
+    bias: bool
+    input: tuple[int, ...]
+    grad_input: bool
+    flops: float
+    kernel: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
+    padding: tuple[int, ...] | str = ()
+    dilation: tuple[int, ...] = ()
+    groups: int = 1
+
+    def build(self) -> nn.Module:
+        """A fresh layer of the same type and hyper-parameters (weights do not change the time)."""
+        if self.kind == "linear":
+            return nn.Linear(self.cin, self.cout, bias=self.bias)
+        conv = {"conv1d": nn.Conv1d, "conv2d": nn.Conv2d, "conv3d": nn.Conv3d}[self.kind]
+        return conv(self.cin, self.cout, self.kernel, self.stride, self.padding, self.dilation, self.groups,
+                    bias=self.bias)
+
+    def train_flops(self) -> float:
+        """FLOPs of forward + backward: the weight gradient always, the input gradient when needed."""
+        return self.flops * (3 if self.grad_input else 2)
+
+    def label(self) -> str:
+        size = "x".join(str(d) for d in self.input)
+        if self.kind == "linear":
+            return f"linear {self.cin}->{self.cout} @{size}"
+        k = "x".join(str(d) for d in self.kernel)
+        g = "" if self.groups == 1 else (" depthwise" if self.groups == self.cin else f" g{self.groups}")
+        s = "" if set(self.stride) == {1} else f" s{'x'.join(str(d) for d in self.stride)}"
+        return f"{self.kind}{g} {self.cin}->{self.cout} k{k}{s} @{size}"
+
+    def dense_conv(self) -> bool:
+        """A stride-1 dense 2-D convolution: the kind of layer the best-rate figure is taken over."""
+        return self.kind == "conv2d" and self.groups == 1 and set(self.stride) == {1}
+
+
+def _layer_shape(mod: nn.Module, x: torch.Tensor, flops: float) -> LayerShape:
+    common = {"bias": mod.bias is not None, "input": tuple(x.shape), "grad_input": bool(x.requires_grad),
+              "flops": float(flops)}
+    if isinstance(mod, nn.Linear):
+        return LayerShape("linear", mod.in_features, mod.out_features, **common)
+    kind = {nn.Conv1d: "conv1d", nn.Conv2d: "conv2d", nn.Conv3d: "conv3d"}[
+        next(t for t in (nn.Conv1d, nn.Conv2d, nn.Conv3d) if isinstance(mod, t))]
+    pad = mod.padding if isinstance(mod.padding, str) else tuple(mod.padding)
+    return LayerShape(kind, mod.in_channels, mod.out_channels, kernel=tuple(mod.kernel_size),
+                      stride=tuple(mod.stride), padding=pad, dilation=tuple(mod.dilation), groups=mod.groups,
+                      **common)
+
+
+def layer_walk(model: nn.Module, run: Callable[[], Any]) -> tuple[list[LayerShape], float]:
+    """Every call of a compute layer (LAYER_TYPES) that `run()` makes, in order, each with its
+    forward FLOPs, and the FLOPs of the whole run, both from one FlopCounterMode pass (so the
+    layers' FLOPs and the count of nvbench.complexity are the same numbers). Autograd is on: the
+    plain path, as the model trains (decoding shortcuts such as nvbench.nn.head_over_subpixel
+    skip modules); a layer called inside another is counted in the outer one."""
+    calls: list[LayerShape] = []
+    open_: list[float] = []
+    hooks = []
+    with FlopCounterMode(display=False) as counter:
+
+        def pre(_mod: nn.Module, _inp: tuple[Any, ...]) -> None:
+            open_.append(counter.get_total_flops())
+
+        def post(mod: nn.Module, inp: tuple[Any, ...], _out: Any) -> None:
+            start = open_.pop()
+            if not open_:
+                calls.append(_layer_shape(mod, inp[0], counter.get_total_flops() - start))
+
+        for m in model.modules():
+            if isinstance(m, LAYER_TYPES):
+                hooks += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
+        try:
+            with torch.enable_grad():
+                run()
+        finally:
+            for h in hooks:
+                h.remove()
+    return calls, float(counter.get_total_flops())
+
+
+def _layouts(kind: str) -> tuple[torch.memory_format, ...]:
+    if kind == "conv2d":
+        return (torch.contiguous_format, torch.channels_last)
+    if kind == "conv3d":
+        return (torch.contiguous_format, torch.channels_last_3d)
+    return (torch.contiguous_format,)
+
+
+def layer_seconds(layer: LayerShape, backward: bool, min_seconds: float = 0.3) -> float:
+    """Seconds of one call of the layer alone at its exact shape (best_time), the best over the
+    memory layouts it has: forward under inference_mode, or forward + backward (the gradients
+    the model's own step computes)."""
+    best = float("inf")
+    for fmt in _layouts(layer.kind):
+        mod = layer.build().to(memory_format=fmt) if fmt != torch.contiguous_format else layer.build()
+        x = torch.randn(layer.input).contiguous(memory_format=fmt)
+        if backward:
+            x.requires_grad_(layer.grad_input)
+
+            def fn(mod: nn.Module = mod, x: torch.Tensor = x) -> None:
+                y = mod(x)
+                y.backward(torch.ones_like(y))
+        else:
+
+            def fn(mod: nn.Module = mod, x: torch.Tensor = x) -> None:
+                with torch.inference_mode():
+                    mod(x)
+
+        best = min(best, best_time(fn, min_seconds))
+    return best
+
+
+def layer_limit(calls: list[LayerShape], backward: bool, min_seconds: float = 0.3,
+                times: dict[LayerShape, float] | None = None) -> dict[str, Any]:
+    """The limit of one pass: each distinct layer call timed alone (layer_seconds), the pass's
+    limit = the sum over its calls of those best times. `times` (from an earlier round) keeps
+    the best of both rounds per layer."""
+    counts = Counter(calls)
+    best = dict(times or {})
+    for layer in counts:
+        t = layer_seconds(layer, backward, min_seconds)
+        best[layer] = min(t, best.get(layer, float("inf")))
+    rows = [{"layer": la.label(), "calls": n, "backward": backward, "ms": best[la] * 1e3,
+             "gflops": (la.train_flops() if backward else la.flops) / best[la] / 1e9}
+            for la, n in counts.items()]
+    return {"seconds": sum(best[la] * n for la, n in counts.items()), "times": best, "rows": rows,
+            "layers": len(calls), "best_dense_conv_gflops": best_dense_conv_rate(counts, best, backward)}
+
+
+def best_dense_conv_rate(counts: Counter[LayerShape], best: dict[LayerShape, float], backward: bool,
+                         top: int = 4) -> float:
+    """The former limit: the best GFLOP/s of the `top` heaviest stride-1 dense Conv2d shapes."""
+    dense = sorted((la for la in counts if la.dense_conv()), key=lambda la: -la.flops / la.input[0])[:top]
+    return max(((la.train_flops() if backward else la.flops) / best[la] / 1e9 for la in dense), default=0.0)
 
 
 def flops_per_frame(fn: Callable[[], Any], frames: int) -> float:
@@ -143,9 +283,11 @@ class MethodBench:
     @classmethod
     def build(cls, method: Any, frames: int, height: int, width: int, size: int | str,
               options: dict[str, Any] | None = None, batch_train: int | None = None,
-              batch_decode: int = 8, channels_last: bool = True) -> MethodBench:
+              batch_decode: int = 8, channels_last: bool = True, video: Any = None) -> MethodBench:
+        """`video`: uint8 frames (T,H,W,3) that each step takes its next batch from, converted as
+        the training loop does (FrameSource); None: one batch of random frames, reused."""
         from nvbench.methods import build_model
-        from nvbench.train import compute_loss, make_optimizer
+        from nvbench.train import FrameSource, compute_loss, make_optimizer
 
         config = method.plan(frames, height, width, size, options or {})
         fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -157,11 +299,20 @@ class MethodBench:
         idx = torch.arange(bs)
         opt = make_optimizer(model, recipe, torch.device("cpu"))
         pred = torch.rand_like(x).requires_grad_(True)
+        source = FrameSource(video, torch.device("cpu"), channels_last) if video is not None else None
+        batches = iter(())
 
         def forward() -> Any:
             return model(idx, x if hybrid else None)
 
         def step() -> None:
+            nonlocal x, idx, batches
+            if source is not None:  # the next batch of real frames, in a fixed shuffled order
+                if (i := next(batches, None)) is None:
+                    order = torch.randperm(source.num_frames, generator=torch.Generator().manual_seed(0))
+                    batches = iter(order[: len(order) // bs * bs].view(-1, bs))
+                    i = next(batches)
+                idx, x = i, source.float(i)
             loss = compute_loss(recipe.loss, forward().float(), x)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -190,7 +341,7 @@ class MethodBench:
 def measure_method(method: Any, frames: int, height: int, width: int, size: int | str,
                    options: dict[str, Any] | None = None, batch_train: int | None = None,
                    batch_decode: int = 8, channels_last: bool = True, min_seconds: float = 1.0,
-                   limit: dict[str, Any] | None = None, rounds: int = 3) -> dict[str, Any]:
+                   rounds: int = 3) -> dict[str, Any]:
     """Training frames/s (one optimiser step of the shared loop's optimiser and loss per batch,
     random frames of the right shape), decode frames/s (float output, one batch) and decode to
     uint8 frames written to a .npy file (every frame, in batches) of a representation plugin,
@@ -205,11 +356,12 @@ def measure_method(method: Any, frames: int, height: int, width: int, size: int 
 
     b = MethodBench.build(method, frames, height, width, size, options, batch_train, batch_decode, channels_last)
     config, bs, dec, didx = b.config, b.batch, b.decoder, b.decode_idx
-    shapes = conv_shapes(b.model, b.forward)
+    train_layers, _ = layer_walk(b.model, b.forward)
+    decode_layers, decode_total = layer_walk(dec, b.decode_as_trained)
     train_flops = flops_per_frame(b.step, bs)
-    decode_flops = flops_per_frame(b.decode_as_trained, len(didx))
+    decode_flops = decode_total / len(didx)
     best = {"train": float("inf"), "decode": float("inf"), "disk": float("inf")}
-    measure_limit = limit is None
+    lim: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="nvbench-speed-") as tmp:
         target = Path(tmp) / "frames.npy"
 
@@ -220,33 +372,34 @@ def measure_method(method: Any, frames: int, height: int, width: int, size: int 
             best["train"] = min(best["train"], best_time(b.step, min_seconds / rounds))
             best["decode"] = min(best["decode"], best_time(b.decode, min_seconds / rounds))
             best["disk"] = min(best["disk"], best_time(to_disk, 0.0, repeats=1, warmup=1))
-            if measure_limit:
-                here = machine_limit(shapes, batch=bs, decode_batch=len(didx),
-                                     min_seconds=min(0.6, min_seconds) / rounds)
-                limit = here if limit is None else _best_limit(limit, here)
-    assert limit is not None
+            window = min(0.6, min_seconds) / rounds
+            lim = {"train": layer_limit(train_layers, True, window, lim.get("train", {}).get("times")),
+                   "decode": layer_limit(decode_layers, False, window, lim.get("decode", {}).get("times"))}
     train_fps, decode_fps, disk_fps = bs / best["train"], len(didx) / best["decode"], frames / best["disk"]
+    tl, dl = lim["train"], lim["decode"]
     out = {
         "method": method.name, "height": height, "width": width, "params": config["params"],
         "train_fps": train_fps, "decode_fps": decode_fps, "decode_disk_fps": disk_fps,
         "train_gflop_per_frame": train_flops / 1e9, "decode_gflop_per_frame": decode_flops / 1e9,
-        "limit_train_gflops": limit["train_gflops"], "limit_decode_gflops": limit["forward_gflops"],
+        "limit_train_ms": tl["seconds"] * 1e3, "limit_decode_ms": dl["seconds"] * 1e3,
+        "limit_train_layers": tl["layers"], "limit_decode_layers": dl["layers"],
+        # the share of the decode pass's counted FLOPs that the timed layers carry (1.0: all of it)
+        "limit_decode_flop_share": sum(la.flops for la in decode_layers) / decode_total if decode_total else None,
+        "limit_train_gflops": tl["best_dense_conv_gflops"], "limit_decode_gflops": dl["best_dense_conv_gflops"],
+        "limit_rows": tl["rows"] + dl["rows"],
         "batch_train": bs, "batch_decode": len(didx), "rounds": rounds,
     }
-    out["train_fps_at_limit"] = limit["train_gflops"] * 1e9 / train_flops if train_flops else None
-    out["decode_fps_at_limit"] = limit["forward_gflops"] * 1e9 / decode_flops if decode_flops else None
+    # the limit: every compute layer at its own best isolated time; fraction = limit time / real time
+    out["train_fps_at_limit"] = bs / tl["seconds"] if tl["seconds"] else None
+    out["decode_fps_at_limit"] = len(didx) / dl["seconds"] if dl["seconds"] else None
     out["train_fraction"] = train_fps / out["train_fps_at_limit"] if out["train_fps_at_limit"] else None
     out["decode_fraction"] = decode_fps / out["decode_fps_at_limit"] if out["decode_fps_at_limit"] else None
+    # the former figure: all counted FLOPs at the best dense-conv rate (undefined without dense convs)
+    rate_t, rate_d = out["limit_train_gflops"], out["limit_decode_gflops"]
+    out["train_fraction_best_rate"] = train_fps * train_flops / (rate_t * 1e9) if rate_t else None
+    out["decode_fraction_best_rate"] = decode_fps * decode_flops / (rate_d * 1e9) if rate_d else None
     out["threads"] = torch.get_num_threads()
     return out
-
-
-def _best_limit(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Two limit measurements of the same shapes combined: the best rate of each row."""
-    rows = [ra if ra["gflops"] >= rb["gflops"] else rb for ra, rb in zip(a["rows"], b["rows"])]
-    return {**a, "rows": rows,
-            "forward_gflops": max((r["gflops"] for r in rows if not r["backward"]), default=0.0),
-            "train_gflops": max((r["gflops"] for r in rows if r["backward"]), default=0.0)}
 
 
 #: where the time of a step goes, by the aten operators' self time (first match wins)
