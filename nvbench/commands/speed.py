@@ -41,12 +41,15 @@ def cmd_speed(args: argparse.Namespace) -> int:
         ("decode_fps", "decode f/s", 1), ("decode_fps_at_limit", "at limit", 1),
         ("decode_fraction", "fraction", 2), ("decode_disk_fps", "to disk f/s", 1),
         ("train_gflop_per_frame", "train GFLOP/f", 3),
-        ("decode_gflop_per_frame", "decode GFLOP/f", 3), ("limit_train_gflops", "limit fwd+bwd GFLOP/s", 1),
-        ("limit_decode_gflops", "limit fwd GFLOP/s", 1),
+        ("decode_gflop_per_frame", "decode GFLOP/f", 3), ("limit_train_layers", "layers timed", 0),
+        ("train_fraction_best_rate", "best-rate train fraction", 2),
+        ("decode_fraction_best_rate", "best-rate decode fraction", 2),
     ]))
     print(f"\n{h}x{w}, {frames} frames, size {size}, torch threads {torch.get_num_threads()}, "
           f"decode batch {args.batch}; best of {args.rounds} alternating rounds of the method and the limit")
-    print("limit = best dense conv GFLOP/s at the method's own conv shapes over both layouts; "
+    print("limit = each Linear/Conv layer call of the pass (dense, grouped, depthwise) timed alone at its exact "
+          "shape, best layout, summed; fraction = limit time / real time; best-rate fraction = all FLOPs at the "
+          "best dense-conv GFLOP/s of the 4 heaviest dense conv shapes (the former limit; - without dense convs); "
           "to disk = every frame decoded to uint8 and written to a .npy file")
     if profiles:
         cats = [c for c, _ in CATEGORIES] + ["other"]
@@ -60,7 +63,7 @@ def cmd_speed(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("speed", help="training and decode frames/s against this machine's conv limit")
+    p = sub.add_parser("speed", help="training and decode frames/s against this machine's per-layer limit")
     p.add_argument("--method", "-m", default="hnerv", help="comma-separated representation methods")
     p.add_argument("--preset", default="cpu")
     p.add_argument("--size", help="stored-parameter budget (default: the preset's)")
