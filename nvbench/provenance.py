@@ -81,7 +81,66 @@ def cpu_info() -> dict[str, Any]:
             "cpu_flags_sha256": hashlib.sha256(" ".join(sorted(have)).encode()).hexdigest()[:16] if have else None}
 
 
-def environment(device: str | None = None) -> dict[str, Any]:
+def load_average() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages (runnable processes): a timing taken at load 4 on
+    2 cores is a busy machine's, not a slow method's. None where the platform has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
+#: OpenMP runtimes by the file name prefix of their shared library
+OPENMP_LIBRARIES = (("libgomp", "GNU libgomp"), ("libiomp", "Intel libiomp"), ("libomp", "LLVM libomp"))
+
+
+def openmp_runtime() -> str | None:
+    """The OpenMP runtime loaded in this process, e.g. "GNU libgomp (libgomp.so.1)": its wait
+    policy decides what threads do at a barrier (spin or sleep), which is what a busy machine
+    punishes. Linux: from /proc/self/maps; elsewhere, or before torch is imported, None."""
+    try:
+        with open("/proc/self/maps") as fh:
+            libs = {line.rsplit("/", 1)[-1].strip() for line in fh if "omp" in line and "/" in line}
+    except OSError:
+        return None
+    for prefix, name in OPENMP_LIBRARIES:
+        for lib in sorted(libs):
+            if lib.startswith(prefix) and ".so" in lib:
+                return f"{name} ({lib})"
+    return None
+
+
+def threading_info() -> dict[str, Any]:
+    """The threads a timing ran with: torch's intra-op and inter-op threads, the OpenMP runtime
+    and its wait policy (OMP_WAIT_POLICY as set, else "default"; libgomp's GOMP_SPINCOUNT where set)."""
+    info: dict[str, Any] = {"omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") or "default",
+                            "gomp_spincount": os.environ.get("GOMP_SPINCOUNT") or None}
+    if "torch" in sys.modules:
+        import torch
+
+        info.update(torch_threads=torch.get_num_threads(), torch_interop_threads=torch.get_num_interop_threads(),
+                    openmp_runtime=openmp_runtime())
+    return info
+
+
+def timing_line(start: list[float] | None, info: dict[str, Any] | None = None) -> str:
+    """One line saying under which conditions timings were taken (`nvbench speed` prints it)."""
+    info = threading_info() if info is None else info
+    end = load_average()
+
+    def fmt(la: list[float] | None) -> str:
+        return " ".join(f"{x:.2f}" for x in la) if la else "n/a"
+
+    spin = f", GOMP_SPINCOUNT {info['gomp_spincount']}" if info.get("gomp_spincount") else ""
+    return (f"load average (1/5/15 min) {fmt(start)} at start, {fmt(end)} at end on {os.cpu_count()} cores; "
+            f"torch threads {info.get('torch_threads')}, interop {info.get('torch_interop_threads')}; "
+            f"OpenMP {info.get('openmp_runtime') or 'unknown'}, OMP_WAIT_POLICY {info['omp_wait_policy']}{spin}")
+
+
+def environment(device: str | None = None, load_at_start: list[float] | None = None) -> dict[str, Any]:
+    """What a job ran on. `load_at_start`: the load averages when the job began (the runner reads
+    them then; this is called at its end, which gives `load_average_end`)."""
+    end = load_average()
     info: dict[str, Any] = {
         "nvbench_version": nvbench.__version__,
         "git_commit": git_commit(),
@@ -92,12 +151,14 @@ def environment(device: str | None = None) -> dict[str, Any]:
         "device": device,
         "host_allocator": current_setting(),
         **cpu_info(),
+        "load_average": load_at_start if load_at_start is not None else end,
+        "load_average_end": end,
+        **threading_info(),
     }
     if "torch" in sys.modules:
         import torch
 
         info["torch_version"] = torch.__version__
-        info["torch_threads"] = torch.get_num_threads()
         if device and device.startswith("cuda") and torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name(0)
     return info

@@ -70,6 +70,29 @@ print(json.dumps(res))
 """
 
 
+def add_worktrees(repo: Path, specs: list[str], tmp: Path) -> dict[str, Path]:
+    """REV or REV=LABEL -> {label: a detached git worktree of REV under tmp} (remove_worktrees undoes it)."""
+    trees: dict[str, Path] = {}
+    for spec in specs:
+        rev, _, label = spec.partition("=")
+        label = label or rev
+        path = tmp / label.replace("/", "_")
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(path), rev],
+                       check=True, capture_output=True)
+        trees[label] = path
+    return trees
+
+
+def remove_worktrees(repo: Path, trees: dict[str, Path]) -> None:
+    for path in trees.values():
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(path)], capture_output=True)
+
+
+def code_env(path: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child process that imports nvbench from the checkout at `path`."""
+    return {**(os.environ if env is None else env), "PYTHONPATH": str(path)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("revisions", nargs="+", help="git revisions (a label may follow as REV=LABEL)")
@@ -79,27 +102,19 @@ def main() -> int:
     args = ap.parse_args()
     repo = Path(__file__).resolve().parents[1]
     tmp = Path(tempfile.mkdtemp(prefix="speed-ab-"))
-    trees = {}
-    for spec in args.revisions:
-        rev, _, label = spec.partition("=")
-        label = label or rev
-        path = tmp / label.replace("/", "_")
-        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(path), rev],
-                       check=True, capture_output=True)
-        trees[label] = path
+    trees = add_worktrees(repo, args.revisions, tmp)
     runs: dict[str, list[dict]] = {k: [] for k in trees}
     try:
         for rnd in range(args.rounds):
             for label, path in trees.items():
-                env = {**os.environ, "PYTHONPATH": str(path)}
+                env = code_env(path)
                 retain = "0" if label in args.no_retain else "1"
                 out = subprocess.run([sys.executable, "-c", SNIPPET, retain, args.methods], env=env, cwd=path,
                                      check=True, capture_output=True, text=True).stdout
                 runs[label].append(json.loads(out.strip().splitlines()[-1]))
                 print(f"round {rnd + 1} {label}: {runs[label][-1]}", file=sys.stderr)
     finally:
-        for path in trees.values():
-            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(path)], capture_output=True)
+        remove_worktrees(repo, trees)
     first = next(iter(trees))
     print(f"{'method':12s} {'revision':24s} {'train f/s':>10s} {'x':>6s} {'decode f/s':>11s} {'x':>6s}")
     for name in args.methods.split(","):
