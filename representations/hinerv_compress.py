@@ -220,8 +220,7 @@ def load_file(header: dict[str, Any], sections: dict[str, bytes], device: str = 
     """The decoder rebuilt from a HiNeRV .nvb file alone (the method's `file_decoder`)."""
     from nvbench import registry
 
-    if header.get("layout") is None:  # a shared-layout file (--set pipeline=shared)
-        return _load_shared(header, sections, device, name)
+    # a shared-layout file (--set pipeline=shared) never comes here: nvbench.compress.nvb reads it itself
     if header.get("layout") != LAYOUT or [s.get("name") for s in header.get("sections", [])] != list(SECTIONS):
         raise HeaderMismatchError(f"{name}: not a HiNeRV file (layout {header.get('layout')!r})")
     bits, config, tensors = header.get("bits"), header.get("config"), header.get("tensors")
@@ -281,22 +280,6 @@ def load_file(header: dict[str, Any], sections: dict[str, bytes], device: str = 
         raise HeaderMismatchError(f"{name}: float16 section has {len(fp16) - fpos} values left over")
     decoder = method.build_decoder(config)
     decoder.load_state_dict(state)
-    return decoder.to(device).eval()
-
-
-def _load_shared(header: dict[str, Any], sections: dict[str, bytes], device: str, name: str) -> Any:
-    """A HiNeRV decoder from a file in the shared layout (nvbench.compress.nvb), for a reader that
-    hands every file of the method to `load_file`."""
-    from nvbench import registry
-    from nvbench.compress import nvb
-
-    nvb._validate(header, name)
-    state = nvb.decode_state(header, sections, name)
-    method = registry.methods.get(header["method"])
-    decoder = method.build_decoder(header["config"])
-    if {k: tuple(v.shape) for k, v in decoder.state_dict().items()} != {k: v.shape for k, v in state.items()}:
-        raise HeaderMismatchError(f"{name}: stored tensors do not match the decoder")
-    decoder.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})
     return decoder.to(device).eval()
 
 

@@ -57,6 +57,18 @@ def test_fresh_process_decodes_the_scored_frames_bit_exactly(records, tmp_path):
     assert hashlib.sha256(frames.tobytes()).hexdigest() == rec["frames_sha256"]
 
 
+def test_a_shared_layout_file_decodes_through_the_shared_reader(records, tmp_path):
+    """--set pipeline=shared writes the shared layout, which nvbench.compress.nvb reads itself
+    (hinerv's own reader is not asked), bit-exactly in a fresh process."""
+    from nvbench.compress.nvb import _own_reader, parse
+
+    (shared,) = [r for r in records if r["pipeline"] == "shared"]
+    header, _ = parse(Path(shared["file"]).read_bytes())
+    assert _own_reader(header, "shared.nvb") is None
+    frames = fresh_decode(shared["file"], tmp_path)
+    assert hashlib.sha256(frames.tobytes()).hexdigest() == shared["frames_sha256"]
+
+
 def test_a_corrupt_file_is_one_line(records, tmp_path):
     rec = next(r for r in records if r["variant"] == "q8-p0.15")
     data = bytearray(Path(rec["file"]).read_bytes())
