@@ -64,8 +64,10 @@ def _print_options(cls: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from nvbench.expand import RunRequest, expand
+    from nvbench.matrix import run_matrix
     from nvbench.results import Store
-    from nvbench.runner import MatrixOptions, RunRequest, expand, run_matrix
+    from nvbench.schedule import MatrixOptions
     from nvbench.table import render_by_task
 
     if args.config:

@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 
-from nvbench.jobs import digest
 from nvbench.methods import build_model
 from nvbench.nn import Decoder, NeuralRepresentation
 from nvbench.results import write_json_atomic
@@ -29,6 +28,7 @@ from nvbench.train import (
     train,
     with_autocast,
 )
+from nvbench.trainkey import model_identity, train_key
 
 
 @dataclass
@@ -55,17 +55,6 @@ def plan_for(ctx: TaskContext) -> dict[str, Any]:
     return ctx.method.plan(v.num_frames, v.height, v.width, ctx.job.size, ctx.method_options)
 
 
-def train_key(ctx: TaskContext, config: dict[str, Any], split: dict[str, Any], epochs: int) -> str:
-    j = ctx.job
-    return digest({
-        "method": j.method, "method_version": j.method_version, "config": config,
-        "options": ctx.method_options, "recipe": ctx.recipe.to_dict() if ctx.recipe else None,
-        "epochs": epochs, "seed": j.seed, "source": j.source_checksum, "crop": j.crop,
-        "resolution": j.resolution, "frames": j.frames, "split": split, "budget": j.budget_seconds,
-        "amp": ctx.amp,
-    })
-
-
 def fit_representation(
     ctx: TaskContext,
     *,
@@ -88,7 +77,8 @@ def fit_representation(
     device = pick_device(ctx.device)
     epochs = ctx.job.epochs if epochs is None else epochs
     config = plan_for(ctx)
-    key = train_key(ctx, config, split or {}, epochs)
+    identity = model_identity(ctx.job, config, ctx.recipe, options=ctx.method_options, epochs=epochs, amp=ctx.amp)
+    key = train_key(identity, split or {})
     folder = ctx.store.models(key)
     if source is None:
         source = FrameSource(ctx.video.frames, device, channels_last=ctx.channels_last)

@@ -7,8 +7,9 @@ import sys
 import time
 from typing import Any, TextIO
 
+from nvbench.jobrun import payload_status
 from nvbench.jobs import Job
-from nvbench.runner import Reporter, payload_status
+from nvbench.matrix import Reporter
 
 
 def duration(seconds: float | None) -> str:

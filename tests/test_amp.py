@@ -8,7 +8,7 @@ import json
 import torch
 
 from nvbench.cli import main
-from nvbench.runner import RunRequest, expand
+from nvbench.expand import RunRequest, expand
 from nvbench.train import with_autocast
 
 

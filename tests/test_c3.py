@@ -30,7 +30,7 @@ def test_patching_covers_the_whole_video_at_the_presets():
 
 
 def test_c3_takes_no_size_and_a_lambda_knob():
-    from nvbench.runner import RunRequest, expand
+    from nvbench.expand import RunRequest, expand
 
     assert C3Method.takes_size is False and C3Method.rd_knob == "lambda"
     jobs = expand(RunRequest(methods=["c3"], tasks=["compression", "reconstruction"], preset="smoke"))

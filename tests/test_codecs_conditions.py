@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from conftest import smooth_video
 
+from nvbench.expand import RunRequest, expand
+from nvbench.matrix import run_matrix
 from nvbench.options import OptionError
 from nvbench.results import Store
-from nvbench.runner import RunRequest, expand, run_matrix
 from representations.ffmpeg_codecs import (
     AOMMethod,
     SVTAV1Method,
@@ -152,7 +153,7 @@ def test_ten_bit_path_is_exact_and_parsers():
 
 def test_several_anchors_in_the_run_and_in_compare(tmp_path, capsys):
     from nvbench.cli import main
-    from nvbench.runner import add_companion_jobs
+    from nvbench.expand import add_companion_jobs
 
     jobs = expand(RunRequest(methods=["x264"], tasks=["compression"], preset="smoke",
                              settings={"anchor": "x265,vvenc"}))

@@ -10,7 +10,7 @@ import pytest
 
 from nvbench.compress.pipeline import SHARED, resolve_pipeline, shared_pipeline
 from nvbench.errors import NvbenchError
-from nvbench.runner import RunRequest, expand
+from nvbench.expand import RunRequest, expand
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "reports" / "leaderboard" / "jobs" / "bdaa0ad6cda53ea0.json"
@@ -46,8 +46,8 @@ def test_resolve_pipeline_reads_the_method_hook():
 
 
 def test_records_say_which_pipeline_ran(tmp_path):
+    from nvbench.matrix import run_matrix
     from nvbench.results import Store
-    from nvbench.runner import run_matrix
 
     settings = {"bits": "8", "prune": "0", "vmaf": "false", "lpips": "false", "anchor": "", "pipeline": "shared"}
     jobs = expand(RunRequest(methods=["hnerv"], tasks=["compression"], preset="smoke", settings=settings))

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from _fresh_decode import fresh_decode
 
+from nvbench.expand import RunRequest, expand
+from nvbench.matrix import run_matrix
 from nvbench.results import Store
-from nvbench.runner import RunRequest, expand, run_matrix
 
 SETTINGS = {"bits": "8,4", "prune": "0,0.3", "finetune_epochs": "1", "vmaf": "false", "lpips": "false"}
 

@@ -19,7 +19,8 @@ from nvbench.data.davis import DavisDataset
 from nvbench.data.fetch import download
 from nvbench.data.uvg import CARD, UVGDataset, archive_name, yuv_name
 from nvbench.errors import FormatError, MissingDataError
-from nvbench.runner import RunRequest, expand, load_video
+from nvbench.expand import RunRequest, expand
+from nvbench.jobrun import load_video
 from nvbench.video import Video
 
 H, W = 360, 640  # small real frames; UVG's card is patched to this size where it matters

@@ -117,8 +117,9 @@ def test_loss_window_rule():
 def test_every_task_it_supports_at_the_smoke_preset(tmp_path):
     """reconstruction, convergence, interpolation (variant `index`: any frame index decodes; no
     encoder, so no `encode-frame`) and inpainting (the loss weight is cropped with the patches)."""
+    from nvbench.expand import RunRequest, expand
+    from nvbench.matrix import run_matrix
     from nvbench.results import Store
-    from nvbench.runner import RunRequest, expand, run_matrix
 
     tasks = ["reconstruction", "convergence", "interpolation", "inpainting"]
     jobs = expand(RunRequest(methods=["hinerv"], tasks=tasks, preset="smoke"))

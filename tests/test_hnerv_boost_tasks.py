@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from _fresh_decode import fresh_decode
 
+from nvbench.expand import RunRequest, expand
+from nvbench.matrix import run_matrix
 from nvbench.results import Store
-from nvbench.runner import RunRequest, expand, run_matrix
 
 OFF = {"vmaf": "false", "lpips": "false"}
 

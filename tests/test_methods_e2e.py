@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from nvbench.expand import RunRequest, expand
+from nvbench.matrix import run_matrix
 from nvbench.results import Store
-from nvbench.runner import RunRequest, expand, run_jobs
 from representations.autoencoder import AutoencoderMethod
 from representations.enerv import ENeRVMethod
 from representations.nerv import NeRVMethod
@@ -20,7 +21,7 @@ def test_methods_run_with_both_recipes(tmp_path, recipe, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     req = RunRequest(methods=list(METHODS), preset="smoke", frames=4, epochs=1, recipe=recipe)
     jobs = expand(req)
-    payloads = run_jobs(jobs, Store(tmp_path))
+    payloads = run_matrix(jobs, Store(tmp_path))
     assert len(payloads) == 4
     for p in payloads:
         (rec,) = p["records"]

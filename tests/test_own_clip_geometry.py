@@ -60,7 +60,7 @@ def test_a_16_9_clip_runs_at_the_presets_working_size(tmp_path, monkeypatch, cap
     monkeypatch.setenv("NVBENCH_DATA", str(tmp_path / "data"))
     clip = _clip(tmp_path / "clip.mp4", 360, 640, 10)
     # the cpu preset: 320x640 centre crop, 1/4 per side, planned by hnerv and hinerv alike
-    from nvbench.runner import RunRequest, expand
+    from nvbench.expand import RunRequest, expand
 
     jobs = expand(RunRequest(methods=["hnerv", "hinerv"], tasks=["reconstruction"], datasets=[str(clip)], preset="cpu"))
     assert {(j.method, j.crop, j.resolution) for j in jobs} == {("hnerv", (320, 640), (80, 160)),

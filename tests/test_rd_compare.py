@@ -39,7 +39,7 @@ def test_average_row_over_sequences():
 
 
 def test_companion_jobs_add_the_anchor_once(tmp_path):
-    from nvbench.runner import RunRequest, add_companion_jobs, expand
+    from nvbench.expand import RunRequest, add_companion_jobs, expand
 
     store = Store(tmp_path)
     jobs = expand(RunRequest(methods=["hnerv"], tasks=["compression"], preset="smoke"))

@@ -16,8 +16,9 @@ sys.path.insert(0, str(HERE))
 
 import runner_plugins  # noqa: E402
 
+from nvbench.expand import RunRequest, expand  # noqa: E402
+from nvbench.matrix import run_matrix  # noqa: E402
 from nvbench.results import Store  # noqa: E402
-from nvbench.runner import RunRequest, expand, run_matrix  # noqa: E402
 
 pytestmark = pytest.mark.bench
 runner_plugins.register()

@@ -22,19 +22,13 @@ import runner_plugins  # noqa: E402
 from nvbench import registry  # noqa: E402
 from nvbench.cli import main  # noqa: E402
 from nvbench.errors import SizeError, UnknownNameError  # noqa: E402
+from nvbench.expand import RunRequest, expand, select_sequences  # noqa: E402
+from nvbench.jobrun import StoreWriteError  # noqa: E402
+from nvbench.matrix import run_matrix  # noqa: E402
 from nvbench.progress import Counts, LiveReporter, PlainReporter  # noqa: E402
 from nvbench.results import Store, write_json_atomic  # noqa: E402
-from nvbench.runner import (  # noqa: E402
-    MatrixOptions,
-    RunRequest,
-    StoreWriteError,
-    claim_device_slot,
-    expand,
-    retry_seed,
-    run_matrix,
-    select_sequences,
-    train_group,
-)
+from nvbench.schedule import MatrixOptions, retry_seed, train_group  # noqa: E402
+from nvbench.workers import claim_device_slot  # noqa: E402
 
 runner_plugins.register()
 
@@ -177,6 +171,29 @@ def test_resume_skips_finished_jobs_and_shares_the_trained_model(store_dir):
     assert forced[0]["provenance"]["peak_rss_mb"] > 0
 
 
+def test_jobs_group_by_the_trainers_own_key(store_dir):
+    """The scheduler's groups and fit's cache key are one rule (nvbench.trainkey): two budgets
+    that plan the same network (24k and 24.1k both give 24,013 parameters) train one model, so
+    they share a worker; a task's split (interpolation's even frames) is a model of its own that
+    still runs in the same group; another seed is another group."""
+    from nvbench.trainkey import job_recipe, model_identity, train_key
+
+    jobs = tiny_jobs(tasks=["probe"], sizes=[24_000, 24_100, 30_000], epochs=1)
+    assert len({j.key for j in jobs}) == 3
+    groups = [train_group(j) for j in jobs]
+    assert groups[0] == groups[1] != groups[2]
+    inter = tiny_jobs(tasks=["interpolation"], sizes=[24_000], epochs=1)[0]
+    assert train_group(inter) == groups[0] and train_group(tiny_jobs(tasks=["probe"], seeds=[2])[0]) != groups[0]
+    out = run_matrix(jobs[:2], Store(store_dir))
+    first, second = (p["records"][0] for p in out)
+    assert first["status"] == second["status"] == "ok"
+    assert first["train_key"] == second["train_key"]
+    assert (first["reused_model"], second["reused_model"]) == (False, True)
+    method = registry.methods.get("hnerv")
+    config = method.plan(jobs[0].frames, first["height"], first["width"], jobs[0].size, {})
+    assert train_key(model_identity(jobs[0], config, job_recipe(jobs[0], method)), {}) == first["train_key"]
+
+
 def test_divergence_is_recorded_and_retried_with_a_new_seed(store_dir):
     jobs = expand(RunRequest(methods=["hnerv-hot"], sequences=["alpha"], epochs=3, **TINY))
     store = Store(store_dir)
@@ -257,7 +274,7 @@ def test_full_disk_while_writing_a_result(store_dir, monkeypatch, capsys):
 _CLAIM = """
 import sys
 from pathlib import Path
-from nvbench.runner import claim_device_slot
+from nvbench.workers import claim_device_slot
 slot = claim_device_slot(int(sys.argv[2]), Path(sys.argv[1]))
 assert claim_device_slot(int(sys.argv[2]), Path(sys.argv[1])) == slot  # stable within a process
 print(slot, flush=True)
@@ -283,14 +300,14 @@ def test_each_worker_claims_its_own_gpu(tmp_path):
 def test_cuda_workers_get_their_own_device(tmp_path, monkeypatch):
     import torch
 
-    import nvbench.runner as runner
+    import nvbench.workers as workers
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
-    monkeypatch.setattr(runner.tempfile, "gettempdir", lambda: str(tmp_path))
-    monkeypatch.setattr(runner, "_DEVICE_CLAIM", None)
-    assert runner.worker_device("cpu") == "cpu" and runner.worker_device("cuda:2") == "cuda:2"
-    assert runner.worker_device("cuda") == "cuda:0" == runner.worker_device("auto")  # held for the process
+    monkeypatch.setattr(workers.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(workers, "_DEVICE_CLAIM", None)
+    assert workers.worker_device("cpu") == "cpu" and workers.worker_device("cuda:2") == "cuda:2"
+    assert workers.worker_device("cuda") == "cuda:0" == workers.worker_device("auto")  # held for the process
     assert (tmp_path / f"nvbench-devices-{os.getuid()}" / "0.lock").is_file()
 
 

@@ -16,8 +16,10 @@ sys.path.insert(0, str(HERE))
 import runner_plugins  # noqa: E402
 
 from nvbench.cli import main  # noqa: E402
+from nvbench.expand import RunRequest, expand  # noqa: E402
+from nvbench.matrix import run_matrix  # noqa: E402
 from nvbench.results import Store  # noqa: E402
-from nvbench.runner import MatrixOptions, RunRequest, expand, run_matrix  # noqa: E402
+from nvbench.schedule import MatrixOptions  # noqa: E402
 
 runner_plugins.register()
 

@@ -53,7 +53,7 @@ def test_budget_lays_the_schedule_over_time(tmp_path):
 
 
 def test_budget_is_part_of_the_job_key():
-    from nvbench.runner import RunRequest, expand
+    from nvbench.expand import RunRequest, expand
 
     keys = {expand(RunRequest(methods=["hnerv"], tasks=["convergence"], preset="smoke", budget_seconds=b))[0].key
             for b in (None, 60.0, 300.0)}

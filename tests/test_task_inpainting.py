@@ -78,8 +78,9 @@ def test_hybrid_encoder_and_stored_embeddings_see_the_masked_frame(tmp_path):
 
 
 def test_object_masks_through_the_runner_and_bad_folders(tmp_path):
+    from nvbench.expand import RunRequest, expand
+    from nvbench.matrix import run_matrix
     from nvbench.results import Store, load
-    from nvbench.runner import RunRequest, expand, run_jobs
 
     register()
     good, bad = tmp_path / "good", tmp_path / "bad"
@@ -96,7 +97,7 @@ def test_object_masks_through_the_runner_and_bad_folders(tmp_path):
         req = RunRequest(methods=["classical-inpaint", "neighbour-average"], tasks=["inpainting"],
                          datasets=["tiny-smooth"], preset="smoke",
                          settings={"mask": "object", "mask_dir": str(folder)})
-        run_jobs(expand(req), store)
+        run_matrix(expand(req), store)
     df = load(tmp_path / "res")
     rows = {(r.status, r.mask_dir if isinstance(r.mask_dir, str) else None) for r in df.itertuples()}
     assert ("failed", None) in rows and ("ok", str(good)) in rows and ("not_applicable", None) in rows

@@ -61,19 +61,20 @@ def test_hnerv_records_seen_and_each_held_out_variant(tmp_path):
 
 
 def test_runner_records_bad_input_and_goes_on(tmp_path):
+    from nvbench.expand import RunRequest, expand
+    from nvbench.matrix import run_matrix
     from nvbench.results import Store, load
-    from nvbench.runner import RunRequest, expand, run_jobs
 
     register()
     req = RunRequest(methods=["neighbour-average", "masked-input"], tasks=["interpolation"],
                      datasets=["tiny-linear"], preset="smoke", settings={"split": "0_1_2"})
-    bad = run_jobs(expand(req), Store(tmp_path))
+    bad = run_matrix(expand(req), Store(tmp_path))
     recs = [r for p in bad for r in p["records"]]
     assert [r["status"] for r in recs] == ["failed", "not_applicable"]
     assert "leaves no training frame" in recs[0]["reason"]
     assert "interpolate" in recs[1]["reason"]
-    good = run_jobs(expand(RunRequest(methods=["neighbour-average"], tasks=["interpolation"],
-                                      datasets=["tiny-linear"], preset="smoke")), Store(tmp_path))
+    good = run_matrix(expand(RunRequest(methods=["neighbour-average"], tasks=["interpolation"],
+                                        datasets=["tiny-linear"], preset="smoke")), Store(tmp_path))
     assert good[0]["records"][0]["status"] == "ok"
     df = load(tmp_path)
     assert sorted(df["status"]) == ["failed", "not_applicable", "ok"]

@@ -189,7 +189,7 @@ def test_choices_suggest_the_closest():
 def test_committed_style_key_unchanged_by_validation(capsys):
     """`--set reduce=1.5` keeps the job key it had before option checks existed (the value is
     stored as given)."""
-    from nvbench.runner import RunRequest, expand
+    from nvbench.expand import RunRequest, expand
 
     job = expand(RunRequest(methods=["hnerv"], preset="smoke", settings={"reduce": "1.5"}))[0]
     assert job.method_options == {"reduce": "1.5"}

@@ -45,7 +45,8 @@ def comparable(data: bytes) -> bytes:
 
 
 def bunny_frames(frames: int):
-    from nvbench.runner import RunRequest, expand, load_video
+    from nvbench.expand import RunRequest, expand
+    from nvbench.jobrun import load_video
 
     job = expand(RunRequest(methods=["x264"], tasks=["compression"], preset="cpu"))[0]
     return load_video(job).frames[:frames]
