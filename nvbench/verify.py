@@ -132,8 +132,8 @@ def verify_bundle(bundle: str | Path, write_stamp: bool = True) -> Verdict:
     import tempfile
 
     from nvbench.compress.pipeline import frames_digest, rgb_metrics
+    from nvbench.jobrun import load_video
     from nvbench.results import Store
-    from nvbench.runner import load_video
 
     bundle = Path(bundle)
     verdict = Verdict(bundle)

@@ -60,8 +60,9 @@ def test_load_gives_dataframe(smoke_store):
 
 
 def test_reconstruction_reuses_trained_model(smoke_store):
+    from nvbench.expand import RunRequest, expand
+    from nvbench.jobrun import run_job
     from nvbench.results import Store
-    from nvbench.runner import RunRequest, expand, run_job
 
     (job,) = expand(RunRequest(methods=["hnerv"], preset="smoke", epochs=3))
     payload = run_job(job, Store(smoke_store))

@@ -14,8 +14,9 @@ import pytest
 import torch
 from _fresh_decode import fresh_decode
 
+from nvbench.expand import RunRequest, expand
+from nvbench.matrix import run_matrix
 from nvbench.results import Store
-from nvbench.runner import RunRequest, expand, run_matrix
 from representations.hinerv_compress import best_axis, prune_masks, symmetric
 
 QUIET = {"vmaf": "false", "lpips": "false", "anchor": ""}
