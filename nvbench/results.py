@@ -1,4 +1,5 @@
-"""The result store: one JSON per job (records + provenance), written atomically.
+"""The result store: one JSON per job (records + provenance), written atomically. What a record
+holds (its fields, statuses and splits) is nvbench.records.
 
 Layout: DIR/jobs/<key>.json and DIR/artifacts/<key>/ ; DIR/models/<train-key>/ holds trained
 representations shared by the jobs that train the same configuration.
@@ -13,14 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from nvbench.jobs import SCHEMA_VERSION
+from nvbench.records.record import RECORD_FIELDS as RECORD_FIELDS  # re-exported: older importers
+from nvbench.records.record import STATUSES as STATUSES
 
-#: Fields every record carries (later work adds fields; none renames these).
-RECORD_FIELDS = (
-    "method", "variant", "task", "dataset", "sequence", "height", "width", "frames", "size_target",
-    "params", "recipe", "seed", "preset", "epoch", "split", "psnr", "psnr_float", "ms_ssim", "bpp",
-    "train_seconds", "decode_fps", "status", "reason",
-)
-STATUSES = ("ok", "not_applicable", "unavailable", "failed", "diverged")
 DEFAULT_RESULTS = "nvbench-results"
 
 
@@ -101,12 +97,7 @@ class Store:
 
 
 def load(root: str | Path = DEFAULT_RESULTS):
-    """All records of a store as a pandas DataFrame (one row per measured point)."""
-    import pandas as pd
+    """All records of a store as a pandas DataFrame (one row per measured point; nvbench.records.records_frame)."""
+    from nvbench.records.frame import records_frame
 
-    rows = Store(root).records()
-    df = pd.DataFrame(rows)
-    for col in RECORD_FIELDS:
-        if col not in df.columns:
-            df[col] = None
-    return df
+    return records_frame(Store(root).records())

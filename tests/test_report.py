@@ -61,7 +61,7 @@ def test_leaderboard_mean_std_best(store: tuple[Path, dict]) -> None:
     assert _row(_board(boards, "reconstruction", "cpu"), method="enerv").cells["psnr"].mean == 25.5
     # variants and splits are separate rows; extra psnr_* columns appear with an up arrow
     interp = _board(boards, "interpolation")
-    assert _row(interp, variant="encode-frame", split="held_out").cells["psnr"].mean == 25.0
+    assert _row(interp, variant="encode-frame", split="held-out").cells["psnr"].mean == 25.0
     inp = _board(boards, "inpainting")
     assert ("psnr_masked", "PSNR masked", agg.UP, 2) in inp.columns
     assert _row(inp, method="hnerv").keys["point"] == "mask=disperse"

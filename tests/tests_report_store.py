@@ -77,8 +77,8 @@ def make_store(root: Path) -> tuple[Path, dict[str, Any]]:
     # interpolation: two hnerv variants, seen and held-out
     _write(root, "interp-hnerv-1", [
         _rec("hnerv", "interpolation", 1, variant=v, split=s, psnr=p)
-        for v, s, p in (("interp-embed", "seen", 31.0), ("interp-embed", "held_out", 24.0),
-                        ("encode-frame", "seen", 31.0), ("encode-frame", "held_out", 25.0))])
+        for v, s, p in (("interp-embed", "seen", 31.0), ("interp-embed", "held-out", 24.0),
+                        ("encode-frame", "seen", 31.0), ("encode-frame", "held-out", 25.0))])
     # inpainting with masked-region PSNR
     _write(root, "inp-hnerv-1", [_rec("hnerv", "inpainting", 1, mask="disperse", psnr=29.0, psnr_masked=21.0,
                                       psnr_raw=28.5)])

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from nvbench.jobs import SCHEMA_VERSION
-from nvbench.results import RECORD_FIELDS, Store
+from nvbench.records.frame import normalise_record, records_frame
+from nvbench.results import Store
 
 #: provenance fields copied onto every record (for the conditions block and the exports)
 PROVENANCE_FIELDS = ("git_commit", "nvbench_version", "torch_version", "platform", "machine", "cpu_count",
@@ -23,7 +24,7 @@ PROVENANCE_FIELDS = ("git_commit", "nvbench_version", "torch_version", "platform
 @dataclass
 class LeftOut:
     what: str  # a job label or file name
-    status: str  # failed, diverged, not_applicable, unavailable, unreadable, schema
+    status: str  # a record's status (failed, diverged, not_applicable) or unreadable, schema
     reason: str
     path: str = ""
 
@@ -42,14 +43,8 @@ class ReportData:
         return not self.records
 
     def frame(self):
-        """The tidy table (one row per usable record) as a pandas DataFrame."""
-        import pandas as pd
-
-        df = pd.DataFrame(self.records)
-        for col in RECORD_FIELDS:
-            if col not in df.columns:
-                df[col] = None
-        return df
+        """The tidy table (one row per usable record) as a pandas DataFrame (nvbench.records.records_frame)."""
+        return records_frame(self.records)
 
     def job_path(self, key: str) -> Path:
         return Store(self.root).job_path(key)
@@ -101,14 +96,11 @@ def load_report_data(root: str | Path) -> ReportData:
             if not isinstance(rec, dict) or not rec.get("method") or not rec.get("task"):
                 data.left_out.append(LeftOut(label, "unreadable", f"record {n} has no method or task", str(path)))
                 continue
-            status = rec.get("status") or "ok"
-            if status != "ok":
-                data.left_out.append(LeftOut(_record_label(label, rec), status,
-                                             rec.get("reason") or "(no reason recorded)", str(path)))
+            row = normalise_record(rec)
+            if row["status"] != "ok":
+                data.left_out.append(LeftOut(_record_label(label, row), row["status"],
+                                             row.get("reason") or "(no reason recorded)", str(path)))
                 continue
-            row = {f: None for f in RECORD_FIELDS}
-            row.update(rec)
-            row["status"] = "ok"
             row["job_key"] = key
             row["schema"] = schema
             for f in PROVENANCE_FIELDS:
@@ -121,8 +113,6 @@ def load_report_data(root: str | Path) -> ReportData:
             row["crop"] = row.get("crop") or _hw(job.get("crop"))
             row["resolution"] = row.get("resolution") or (
                 f"{row['height']}x{row['width']}" if row.get("height") and row.get("width") else None)
-            row["variant"] = row.get("variant") or ""
-            row["split"] = row.get("split") or "all"
             row["seed"] = row["seed"] if row.get("seed") is not None else job.get("seed")
             # run conditions that may differ inside one preset (--epochs, --budget-seconds, ...)
             row["epochs"] = job.get("epochs")
@@ -130,7 +120,7 @@ def load_report_data(root: str | Path) -> ReportData:
             row["has_samples"] = data.samples_path(key).is_file()
             row["verified"] = key in data.verified
             data.records.append(row)
-    order = {"failed": 0, "diverged": 1, "unreadable": 2, "schema": 3, "unavailable": 4, "not_applicable": 5}
+    order = {"failed": 0, "diverged": 1, "unreadable": 2, "schema": 3, "not_applicable": 4}
     data.left_out.sort(key=lambda item: (order.get(item.status, 9), item.what))
     for schema, count in sorted(older.items()):
         data.notes.append(f"{count} job file(s) use the older schema {schema} (current {SCHEMA_VERSION}): read "

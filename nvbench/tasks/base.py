@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from nvbench.jobs import Job
 from nvbench.methods import MethodPlugin
 from nvbench.recipe import Recipe
+from nvbench.records.record import Record, build_record
 from nvbench.results import Store
 from nvbench.video import Video
 
@@ -34,20 +35,19 @@ class TaskContext:
     def artifacts(self) -> Path:
         return self.store.artifacts(self.job.key)
 
-    def base_record(self, **extra: Any) -> dict[str, Any]:
-        j, v = self.job, self.video
-        rec: dict[str, Any] = {
-            "method": j.method, "variant": "", "task": j.task, "dataset": j.dataset, "sequence": j.sequence,
-            "height": v.height, "width": v.width, "frames": v.num_frames, "size_target": j.size,
-            "params": None, "recipe": self.recipe.name if self.recipe else None, "seed": j.seed,
-            "preset": j.preset, "epoch": None, "split": "all", "psnr": None, "psnr_float": None,
-            "psnr_pooled": None, "ms_ssim": None, "bpp": None, "train_seconds": None, "decode_fps": None,
-            "status": "ok", "reason": "", "crop": _hw(j.crop), "resolution": f"{v.height}x{v.width}",
+    def base_record(self, **extra: Any) -> Record:
+        """A record of this job (nvbench.records.build_record): the job's and the video's fields, the
+        context's recipe, device, amp and the decoder's complexity, then `extra` (status defaults to
+        ok; a status or split outside the vocabularies raises here)."""
+        v = self.video
+        fields: dict[str, Any] = {
+            "recipe": self.recipe.name if self.recipe else None, "psnr_pooled": None,
             "resize_filter": _resize_filter(v.geometry), "colour": v.colour, "device": self.device, "amp": self.amp,
         }
-        rec.update(self.complexity())
-        rec.update(extra)
-        return rec
+        fields.update(self.complexity())
+        fields.update(extra)
+        status = fields.pop("status", "ok")
+        return build_record(self.job, status, video=v, **fields)
 
     def complexity(self) -> dict[str, Any]:
         """macs_per_pixel (+ macs_reason) of the method's decoder at this job's plan (nvbench.complexity)."""
@@ -67,10 +67,6 @@ def _resize_filter(geometry: dict[str, Any]) -> str:
     if not resize:
         return "none"
     return resize[resize.find("(") + 1 : resize.rfind(")")] if "(" in resize else "unrecorded"
-
-
-def _hw(hw: tuple[int, int] | None) -> str | None:
-    return f"{hw[0]}x{hw[1]}" if hw else None
 
 
 class Task:
