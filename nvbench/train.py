@@ -7,6 +7,7 @@ and per-epoch callbacks (progress, convergence curves).
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 
 from nvbench.recipe import Recipe
 from nvbench.safeload import load_checkpoint
+from nvbench.threads import calibrate, wants_calibration
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -193,6 +195,7 @@ class TrainResult:
     status: str = "ok"  # ok | diverged
     reason: str = ""
     resumed_from: int = 0
+    threads: dict[str, Any] | None = None  # the thread calibration (nvbench/threads.py): timing provenance
 
 
 def _stalled(history: list[dict[str, Any]], settings: TrainSettings) -> bool:
@@ -248,6 +251,27 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _calibrate_threads(model: torch.nn.Module, opt: torch.optim.Optimizer, one_step: Callable, units: torch.Tensor,
+                       bs: int, nw: int | None, max_threads: int, lr: float) -> dict[str, Any]:
+    """Pick the thread count by timing real steps on the first batch (nvbench/threads.py), then put
+    the model, the optimiser and the RNG back exactly as they were: training starts untouched."""
+    model_state = copy.deepcopy(model.state_dict())
+    opt_state = copy.deepcopy(opt.state_dict())
+    rng = torch.get_rng_state()
+    idx = units[:bs]
+    rows = cols = None
+    if nw is not None:
+        idx, rows, cols = idx[:, 0], idx[:, 1] // nw, idx[:, 1] % nw
+    try:
+        cal = calibrate(lambda: one_step(idx, rows, cols, 0.0, lr), max_threads, torch.set_num_threads)
+    finally:
+        model.load_state_dict(model_state)
+        opt.load_state_dict(opt_state)
+        opt.zero_grad(set_to_none=True)
+        torch.set_rng_state(rng)
+    return cal.summary()
+
+
 def train(
     model: torch.nn.Module,
     source: FrameSource,
@@ -301,6 +325,39 @@ def train(
     on_progress = getattr(model, "on_progress", None)
     grad_clip = float(getattr(recipe, "grad_clip", 0.0) or 0.0)  # global gradient-norm clip; 0 = none
 
+    def one_step(idx: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None, progress: float,
+                 lr: float) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """One optimiser step on the batch `idx` (crops at rows/cols with patch batches)."""
+        for g in opt.param_groups:
+            g["lr"] = lr
+        if on_progress is not None:
+            on_progress(progress)
+        target = source.float(idx)
+        inputs = settings.input_transform(target, idx) if settings.input_transform else target
+        weight = settings.loss_weight(idx).to(device) if settings.loss_weight else None
+        with _autocast(device, settings.amp):
+            if patch is not None and forward_patches is not None and not hybrid:
+                pred = forward_patches(idx.to(device), rows, cols, patch)
+            else:
+                pred = model(idx.to(device), inputs if hybrid else None)
+                pred = crop_patches(pred, rows, cols, *patch) if patch is not None else pred
+        pred = pred.float()
+        if patch is not None:
+            target = crop_patches(target, rows, cols, *patch)
+            weight = crop_patches(weight, rows, cols, *patch) if weight is not None else None
+        loss = compute_loss(recipe.loss, pred, target, weight)
+        rate = rate_term() if rate_term is not None else None
+        if rate is not None:
+            loss = loss + rate
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if grad_clip > 0:
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        return loss, rate, pred, target
+
     start_epoch, elapsed = 0, 0.0
     state = load_checkpoint(settings.checkpoint, device)  # tensors and plain data only (nvbench/safeload.py)
     if state is not None:
@@ -312,6 +369,10 @@ def train(
         result.history, result.evaluations = state["history"], state["evaluations"]
         result.resumed_from = start_epoch
 
+    max_threads = wants_calibration(device.type) if not scaler.is_enabled() else None
+    if max_threads is not None:
+        result.threads = _calibrate_threads(model, opt, one_step, units if patch is not None else indices, bs,
+                                            nw if patch is not None else None, max_threads, recipe.lr_at(0.0))
     step = start_epoch * steps_per_epoch
     best_psnr = max((h["train_psnr"] for h in result.history), default=-math.inf)
     epoch = start_epoch
@@ -329,6 +390,7 @@ def train(
         rate_sum = torch.zeros((), device=device)
         for b in range(steps_per_epoch):
             idx = perm[b * bs : (b + 1) * bs]
+            rows = cols = None
             if patch is not None:
                 idx, rows, cols = idx[:, 0], idx[:, 1] // nw, idx[:, 1] % nw
             if settings.budget_seconds is not None:
@@ -338,35 +400,9 @@ def train(
             else:
                 progress = step / max(1, total_steps)
             lr = recipe.lr_at(progress)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            if on_progress is not None:
-                on_progress(progress)
-            target = source.float(idx)
-            inputs = settings.input_transform(target, idx) if settings.input_transform else target
-            weight = settings.loss_weight(idx).to(device) if settings.loss_weight else None
-            with _autocast(device, settings.amp):
-                if patch is not None and forward_patches is not None and not hybrid:
-                    pred = forward_patches(idx.to(device), rows, cols, patch)
-                else:
-                    pred = model(idx.to(device), inputs if hybrid else None)
-                    pred = crop_patches(pred, rows, cols, *patch) if patch is not None else pred
-            pred = pred.float()
-            if patch is not None:
-                target = crop_patches(target, rows, cols, *patch)
-                weight = crop_patches(weight, rows, cols, *patch) if weight is not None else None
-            loss = compute_loss(recipe.loss, pred, target, weight)
-            rate = rate_term() if rate_term is not None else None
+            loss, rate, pred, target = one_step(idx, rows, cols, progress, lr)
             if rate is not None:
-                loss = loss + rate
                 rate_sum += rate.detach()
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if grad_clip > 0:
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            scaler.step(opt)
-            scaler.update()
             loss_sum += loss.detach()
             mse_sum += F.mse_loss(pred.detach(), target)
             step += 1
@@ -417,6 +453,8 @@ def train(
                  "history": result.history, "evaluations": result.evaluations},
                 settings.checkpoint,
             )
+    if max_threads is not None:  # decoding and evaluation after training run at the worker's count
+        torch.set_num_threads(max_threads)
     result.train_seconds = elapsed
     result.epochs_done = epoch
     result.steps = step
