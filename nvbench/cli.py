@@ -99,6 +99,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     store = Store(args.results)
     t0 = time.perf_counter()
+    if args.threads:  # the user's count stays; without it, each CPU training calibrates (nvbench/threads.py)
+        from nvbench.threads import set_mode
+
+        set_mode("fixed")
     opts = MatrixOptions(force=args.force, device=args.device, channels_last=not args.no_channels_last,
                          retry_diverged=args.retry_diverged, jobs=args.jobs, backend=args.backend,
                          scheduler=args.scheduler, address=args.address, threads=args.threads,
@@ -191,7 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--amp", choices=["bf16", "fp16"],
                    help="mixed precision (autocast) for training and decoding; part of the job key and "
                         "recorded as `amp` (default: float32)")
-    r.add_argument("--threads", type=int, help="torch threads per worker (default: cores // workers)")
+    r.add_argument("--threads", type=int, help="torch threads per worker, fixed (default: cores // workers, and "
+                   "each CPU training first times a few steps at that count, one fewer, half and one, and trains at "
+                   "the fastest)")
     r.add_argument("--jobs", "-j", type=int, default=1, help="local worker processes running jobs in parallel")
     r.add_argument("--backend", default="local", choices=["local", "dask", "ray"],
                    help="where jobs run: local processes, a dask.distributed cluster or a ray cluster")
