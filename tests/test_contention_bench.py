@@ -76,16 +76,16 @@ def test_speed_prints_the_conditions_it_ran_under(capsys):
     assert "OMP_WAIT_POLICY" in line
 
 
-def test_the_tool_measures_a_cell_beside_a_busy_process_and_leaves_no_process(tmp_path):
+def test_the_tool_measures_cells_beside_a_busy_process_and_a_twin_and_leaves_no_process(tmp_path):
     out = tmp_path / "c.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     res = subprocess.run([sys.executable, str(TOOL), "--methods", "hnerv", "--preset", "smoke", "--threads", "1",
-                          "--policies", "passive", "--competitors", "none,busy", "--seconds", "1", "--warmup", "0.2",
-                          "--json", str(out)], capture_output=True, text=True, env=env, timeout=300)
+                          "--policies", "passive", "--competitors", "none,busy,twin", "--seconds", "1",
+                          "--warmup", "0.2", "--json", str(out)], capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr
     data = json.loads(out.read_text())
     cells = {c["competitor"]: c for c in data["cells"]}
-    assert set(cells) == {"none", "busy"}
+    assert set(cells) == {"none", "busy", "twin"}
     for c in cells.values():
         assert c["steps"] >= 1 and c["steps_per_s"] > 0 and c["seconds"] >= 1.0 and len(c["load_start"]) == 3
         assert (c["threads"], c["policy"]) == (1, "passive")
@@ -94,15 +94,14 @@ def test_the_tool_measures_a_cell_beside_a_busy_process_and_leaves_no_process(tm
     (row,) = data["rows"]
     assert row["busy_slowdown"] == pytest.approx(cells["none"]["steps_per_s"] / cells["busy"]["steps_per_s"])
     assert "| 1 | passive |" in res.stdout and "busy ×" in res.stdout and "**hnerv**" in res.stdout
-    pids = cells["busy"]["competitor_pids"] + [child["pid"]]
-    assert len(pids) == 2 and not [p for p in pids if alive(p)]
+    pids = cells["busy"]["competitor_pids"] + cells["twin"]["competitor_pids"] + [child["pid"]]
+    assert len(set(pids)) == 3 and not [p for p in pids if alive(p)]
 
 
-def test_competitors_are_killed_when_the_run_is_interrupted(tmp_path):
+def test_competitors_are_killed_when_the_run_is_interrupted():
     tool = _tool()
-    setting = tool.Setting("hnerv", 1, "default", "here")
     with pytest.raises(KeyboardInterrupt):
-        with tool.competitor("nice2", setting, None, "smoke", tmp_path / "log") as pids:
+        with tool.competitor("nice2") as pids:
             assert len(pids) == 2 and all(alive(p) for p in pids)
             raise KeyboardInterrupt
     time.sleep(0.1)
@@ -120,4 +119,4 @@ def test_bad_settings_are_one_line_errors(capsys):
     assert tool.parse_threads("cores,cores-1") == sorted({tool.cores(), max(1, tool.cores() - 1)}, reverse=True)
     assert tool.policy_env("spin=1000") == {"GOMP_SPINCOUNT": "1000"}
     # 2 methods x 2 thread counts x 3 policies at the defaults fit in 12 minutes
-    assert tool.estimate_seconds(12, list(tool.COMPETITORS), 1.0, 8.0) <= 12 * 60
+    assert tool.estimate_seconds(12, list(tool.COMPETITORS), 1.0, 8.0, ncores=2) <= 12 * 60

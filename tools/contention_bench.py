@@ -32,6 +32,7 @@ import ctypes
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,9 +46,9 @@ TOOLS = Path(__file__).resolve().parent
 REPO = TOOLS.parent
 COMPETITORS = ("none", "busy", "nice2", "twin")
 SPIN = "while True:\n    pass\n"
-#: seconds a child takes to import torch, read Bunny and build the method, and a cell's overhead
-#: beyond warm-up + window (both measured at the cpu preset on a 2-core machine)
-STARTUP_S = 6.0
+#: seconds a child takes to import torch and build the method's step (HNeRV's export encodes every
+#: frame), and a cell's overhead beyond warm-up + window (cpu preset, 2-core machine, CPU seconds)
+STARTUP_S = 8.0
 CELL_OVERHEAD_S = 0.7
 
 
@@ -104,11 +105,13 @@ def child_env(setting: Setting, code_dir: Path | None) -> dict[str, str]:
     return code_env(code_dir, env) if code_dir is not None else env
 
 
-def estimate_seconds(settings: int, competitors: list[str], warmup: float, seconds: float) -> float:
-    """Wall time of a run: per setting one child start-up, per cell warm-up + window + overhead,
-    and one more start-up for a twin."""
+def estimate_seconds(settings: int, competitors: list[str], warmup: float, seconds: float,
+                     ncores: int | None = None) -> float:
+    """Wall time of a run: per setting one child start-up (the twin starts beside it, in parallel
+    where there are 2 cores), per cell warm-up + window + overhead."""
     cell = warmup + seconds + CELL_OVERHEAD_S
-    return settings * (STARTUP_S + len(competitors) * cell + ("twin" in competitors) * STARTUP_S)
+    twin = "twin" in competitors and (ncores or cores()) < 2
+    return settings * ((1 + twin) * STARTUP_S + len(competitors) * cell)
 
 
 # --- processes ---------------------------------------------------------------------------------------
@@ -132,10 +135,12 @@ def spawn(cmd: list[str], nice: int = 0, **kw: Any) -> subprocess.Popen:
 
 
 def kill(p: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(p.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        p.kill()
+    """Kill a process's whole group and reap it (a second call does nothing)."""
+    if p.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            p.kill()
     p.wait()
     for f in (p.stdin, p.stdout):
         if f is not None:
@@ -153,16 +158,22 @@ def kill_all() -> None:
 class Child:
     """A measuring child (this file with --child) that imports nvbench from one checkout."""
 
-    def __init__(self, setting: Setting, code_dir: Path | None, preset: str, log: Path):
-        self.setting = setting
+    def __init__(self, setting: Setting, code_dir: Path | None, preset: str, frames: Path, log: Path):
+        self.setting, self.code_dir, self.log = setting, code_dir, log
         self.err = open(log, "ab")
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", setting.method, preset, str(setting.threads)]
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", setting.method, preset, str(setting.threads),
+               str(frames)]
         self.proc = spawn(cmd, bufsize=0, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
                           env=child_env(setting, code_dir), cwd=str(code_dir or REPO))
-        self.log = log
+        self.hello: dict[str, Any] = {}
+
+    def ready(self) -> dict[str, Any]:
+        """Wait for the child's hello (it has built the step and taken two)."""
         self.hello = self.read(timeout=600)
-        if code_dir is not None and not Path(self.hello["nvbench"]).resolve().is_relative_to(code_dir.resolve()):
-            raise RuntimeError(f"child imported nvbench from {self.hello['nvbench']}, not from {code_dir}")
+        where = Path(self.hello["nvbench"]).resolve()
+        if self.code_dir is not None and not where.is_relative_to(self.code_dir.resolve()):
+            raise RuntimeError(f"child imported nvbench from {where}, not from {self.code_dir}")
+        return self.hello
 
     def send(self, line: str) -> None:
         assert self.proc.stdin is not None
@@ -194,25 +205,25 @@ class Child:
 
 
 @contextlib.contextmanager
-def competitor(kind: str, twin: Setting, code_dir: Path | None, preset: str, log: Path):
-    """Start the competing processes of `kind`; yield their pids; kill them (whatever happens)."""
+def competitor(kind: str, twin: Child | None = None):
+    """Start the competing processes of `kind` (twin: the ready child to set training); yield their
+    pids; kill them, whatever happens."""
     procs: list[subprocess.Popen] = []
-    twin_child: Child | None = None
     try:
         if kind == "busy":
             procs.append(spawn([sys.executable, "-c", SPIN]))
         elif kind == "nice2":
             procs += [spawn([sys.executable, "-c", SPIN], nice=19) for _ in range(2)]
         elif kind == "twin":
-            twin_child = Child(twin, code_dir, preset, log)
-            twin_child.send("spin")
-            procs.append(twin_child.proc)
+            assert twin is not None
+            procs.append(twin.proc)
+            twin.send("spin")
         if procs:
             time.sleep(0.3)  # let the scheduler see them
         yield [p.pid for p in procs]
     finally:
-        if twin_child is not None:
-            twin_child.close()
+        if twin is not None:
+            twin.close()
         for p in procs:
             kill(p)
 
@@ -234,27 +245,41 @@ def _threading() -> dict[str, Any]:
                 "gomp_spincount": os.environ.get("GOMP_SPINCOUNT")}
 
 
-def child_main(method_name: str, preset_name: str, threads: int) -> int:
-    """Build the method's timed step on Bunny, say hello, then obey 'measure W T' / 'spin' / 'quit'."""
+def bunny_frames(preset_name: str, path: Path) -> Path:
+    """The preset's Bunny frames (uint8 T,H,W,3) written once to `path` for every child (decoding
+    and resizing them costs a child seconds)."""
+    import numpy as np
+
+    sys.path.insert(0, str(REPO))
+    from nvbench.data.local import get_dataset
+    from nvbench.presets import get_preset
+
+    preset = get_preset(preset_name)
+    geo = preset.geometry_for("bunny")
+    video = get_dataset("bunny").load().select(preset.frames).crop_resize(geo.crop, geo.resolution)
+    np.save(path, np.ascontiguousarray(video.frames))
+    return path
+
+
+def child_main(method_name: str, preset_name: str, threads: int, frames_path: str) -> int:
+    """Build the method's timed step on the frames, say hello, then obey 'measure W T' / 'spin' / 'quit'."""
     import inspect
 
     t0 = time.perf_counter()
+    import numpy as np
     import torch
 
     torch.set_num_threads(threads)
     import nvbench
     from nvbench import registry
-    from nvbench.data.local import get_dataset
     from nvbench.presets import get_preset
     from nvbench.speed import MethodBench
 
-    preset = get_preset(preset_name)
-    geo = preset.geometry_for("bunny")
-    h, w = geo.resolution or geo.crop
-    video = get_dataset("bunny").load().select(preset.frames).crop_resize(geo.crop, geo.resolution)
-    real = "video" in inspect.signature(MethodBench.build).parameters
-    bench = MethodBench.build(registry.methods.get(method_name), video.num_frames, h, w, preset.default_size,
-                              **({"video": video.frames} if real else {}))
+    frames = np.load(frames_path)
+    t, h, w = frames.shape[:3]
+    real = "video" in inspect.signature(MethodBench.build).parameters  # an older checkout: random frames
+    bench = MethodBench.build(registry.methods.get(method_name), t, h, w, get_preset(preset_name).default_size,
+                              **({"video": frames} if real else {}))
     step = bench.step
     step()
     step()
@@ -296,16 +321,22 @@ def child_main(method_name: str, preset_name: str, threads: int) -> int:
 
 
 def run(settings: list[Setting], codes: dict[str, Path | None], competitors: list[str], preset: str,
-        warmup: float, seconds: float, log: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        warmup: float, seconds: float, frames: Path, log: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every setting's cells. A twin starts beside the measured child and its cell comes first: an
+    idle child's OpenMP threads may spin (ACTIVE), so it must not wait through the other cells."""
     cells: list[dict[str, Any]] = []
     hellos: list[dict[str, Any]] = []
+    order = sorted(competitors, key=lambda k: k != "twin")
     for s in settings:
-        child = Child(s, codes[s.code], preset, log)
+        child = Child(s, codes[s.code], preset, frames, log)
+        twin = Child(s, codes[s.code], preset, frames, log) if "twin" in competitors else None
         try:
             hellos.append({"method": s.method, "threads": s.threads, "policy": s.policy, "code": s.code,
-                           **child.hello})
-            for kind in competitors:
-                with competitor(kind, s, codes[s.code], preset, log) as pids:
+                           **child.ready()})
+            if twin is not None:
+                twin.ready()
+            for kind in order:
+                with competitor(kind, twin if kind == "twin" else None) as pids:
                     res = child.measure(warmup, seconds)
                 cells.append({"method": s.method, "threads": s.threads, "policy": s.policy, "code": s.code,
                               "competitor": kind, "competitor_pids": pids, **res})
@@ -314,6 +345,8 @@ def run(settings: list[Setting], codes: dict[str, Path | None], competitors: lis
                       flush=True)
         finally:
             child.close()
+            if twin is not None:
+                twin.close()
     return cells, hellos
 
 
@@ -371,7 +404,7 @@ def markdown(rows: list[dict[str, Any]], competitors: list[str], several_codes: 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
-        return child_main(argv[1], argv[2], int(argv[3]))
+        return child_main(argv[1], argv[2], int(argv[3]), argv[4])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", default="hnerv,nerv")
     ap.add_argument("--preset", default="cpu")
@@ -422,12 +455,16 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also where it was inherited ignored (cmd &)
     t0 = time.perf_counter()
     try:
-        cells, hellos = run(settings, codes, competitors, args.preset, args.warmup, args.seconds, tmp / "child.log")
+        frames = bunny_frames(args.preset, tmp / "frames.npy")
+        cells, hellos = run(settings, codes, competitors, args.preset, args.warmup, args.seconds, frames,
+                            tmp / "child.log")
     finally:
         kill_all()
         remove_worktrees(REPO, trees)
+        shutil.rmtree(tmp, ignore_errors=True)
     wall = time.perf_counter() - t0
     rows = summarise(cells, competitors)
     print(markdown(rows, competitors, len(codes) > 1))
@@ -444,4 +481,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted; every process this tool started is killed", file=sys.stderr)
+        sys.exit(130)
