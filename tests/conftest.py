@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
 
-from nvbench.video import Video
+# Tests fix torch's thread count (below); trainings in them do not time a calibration first
+# (nvbench/threads.py; tests/test_threads.py switches it on where it is the subject).
+os.environ.setdefault("NVBENCH_THREADS_MODE", "fixed")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from nvbench.video import Video  # noqa: E402
 
 
 def pytest_configure(config):
