@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from nvbench.jobs import SCHEMA_VERSION
-from nvbench.records.record import RECORD_FIELDS as RECORD_FIELDS  # re-exported: older importers
-from nvbench.records.record import STATUSES as STATUSES
 
 DEFAULT_RESULTS = "nvbench-results"
 

@@ -95,7 +95,7 @@ def _job_of(payload: dict[str, Any]) -> Any:
 def check_job(payload: dict[str, Any], name: str) -> list[str]:
     """Schema and provenance problems of one job file (empty: fine)."""
     from nvbench.jobs import SCHEMA_VERSION, digest
-    from nvbench.results import RECORD_FIELDS, STATUSES
+    from nvbench.records import RECORD_FIELDS, STATUSES
 
     problems = []
     if payload.get("schema") != SCHEMA_VERSION:

@@ -9,7 +9,7 @@ import pytest
 
 from nvbench import results
 from nvbench.cli import main
-from nvbench.results import RECORD_FIELDS
+from nvbench.records import RECORD_FIELDS
 
 
 @pytest.fixture(scope="module")

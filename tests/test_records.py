@@ -142,3 +142,16 @@ def test_cli_and_report_read_the_same_frame(smoke_store):
     a = cli[list(RECORD_FIELDS)].reset_index(drop=True)
     b = report[list(RECORD_FIELDS)].reset_index(drop=True)
     assert json.dumps(a.to_dict("records"), default=str) == json.dumps(b.to_dict("records"), default=str)
+
+
+def test_point_labels_name_the_fields_tasks_write(smoke_store):
+    from nvbench.records import Record
+    from nvbench.report.aggregate import POINT_FIELDS, point_label
+
+    assert set(POINT_FIELDS) <= set(Record.__annotations__)  # each one is a documented record field
+    recs = [r for _, payload, _ in Store(smoke_store).iter_jobs() for r in payload["records"] if r["status"] == "ok"]
+    label = {(r["method"], r["task"], r["variant"]): point_label(r) for r in recs}
+    assert label["hnerv", "compression", "q8"] == "bits=8 embed_bits=8 prune_ratio=0.0 coder=range"
+    assert label["x265", "compression", "q51"] == "quality=51 coder=x265"
+    assert label["hnerv", "inpainting", ""] == "mask=disperse"
+    assert label["hnerv", "reconstruction", ""] == ""

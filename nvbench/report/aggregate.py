@@ -36,8 +36,9 @@ KNOWN_COLUMNS: list[tuple[str, str, str, int]] = [
     ("decode_fps", "decode fps", UP, 1),
 ]
 _SKIP_PSNR_LIKE = {"psnr", "psnr_float", "psnr_pooled"}
-#: record fields that tell apart several points of one job (RD sweeps, masks, coders)
-POINT_FIELDS = ("point", "quality", "crf", "qp", "quant_bits", "embed_bits", "prune_ratio", "mask", "coder")
+#: record fields that tell apart several points of one job, as tasks write them: a codec's quality,
+#: c3's lambda, the compression pipelines' bits / embed_bits / prune_ratio / coder, inpainting's mask
+POINT_FIELDS = ("quality", "lambda", "bits", "embed_bits", "prune_ratio", "mask", "coder")
 #: run conditions that become leaderboard columns when they differ inside one board, so runs
 #: with other epochs, budgets, recipes or frame sizes are never averaged together as seeds
 CONDITION_FIELDS = ("epochs", "budget_seconds", "recipe", "resolution", "frames")
