@@ -2,7 +2,8 @@
 
 The reconstruction, compression and convergence jobs of the same method, video, size,
 recipe, seed and split train it once: the trained model lives in the store under
-models/<train-key>/, with a checkpoint that lets a killed run resume.
+models/<train-key>/, with a checkpoint that lets a killed run resume. What identifies a trained
+model is nvbench.trainkey's rule, which the scheduler groups jobs by too.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 
 import torch
 
+from nvbench.context import TaskContext
 from nvbench.methods import build_model
 from nvbench.nn import Decoder, NeuralRepresentation
 from nvbench.results import write_json_atomic
 from nvbench.safeload import load_cached_model, read_json_dict
-from nvbench.tasks.base import TaskContext
 from nvbench.train import (
     FrameSource,
     TrainResult,

@@ -51,7 +51,7 @@ def run_job(job: Job, store: Store, device: str = "cpu", progress: Callable | No
     """Run one job and write its JSON (records + provenance) atomically (`write=False`: only
     return it, for a worker whose parent owns the store). Failures become a record with status
     'failed' and the reason; nothing else is lost."""
-    from nvbench.tasks.base import TaskContext  # numpy and the video type: only where a job runs
+    from nvbench.context import TaskContext  # numpy and the video type: only where a job runs
 
     reset_peak_rss()
     started, t0, load_at_start = now(), time.perf_counter(), load_average()

@@ -85,7 +85,7 @@ def test_records_name_the_resize_filter():
     bicubic frames the same model scores ~1.3 dB lower than on nvbench's area-resized ones."""
     import numpy as np
 
-    from nvbench.tasks.base import _resize_filter
+    from nvbench.context import _resize_filter
     from nvbench.video import Video
 
     v = Video(np.zeros((2, 64, 128, 3), dtype=np.uint8), name="x")
