@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from nvbench.errors import SizeError, UnknownNameError
 from nvbench.presets import format_size
 from nvbench.recipe import Recipe
+from nvbench.records.catalogue import Metric
 
 # Capabilities a method can declare.
 REPRESENTATION = "representation"  # trainable: build for a shape and size, map indices (+frames) to frames
@@ -48,6 +49,9 @@ class MethodPlugin:
     option_ranges: ClassVar[dict[str, tuple[Any, Any]]] = {}
     option_types: ClassVar[dict[str, type]] = {}
     index_normalisation: ClassVar[str] = ""  # how frame indices map to t, e.g. "i/N"
+    #: metrics the method writes beyond the catalogue's built-ins (nvbench.records.catalogue.Metric);
+    #: registered when the registry loads the class, so tables, compare and the report show them
+    metrics: ClassVar[tuple[Metric, ...]] = ()
     #: REPRESENTATION with a size: (below, above) fractions; plan()'s `params` lie within
     #: budget*(1-below) .. budget*(1+above), or plan() raises a SizeError naming the method's true floor
     #: (below it) or the reachable sizes around the budget (representations/sizing.py; swept for every

@@ -33,7 +33,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nvbench.table import render
+from nvbench.records.catalogue import DEFAULT_ANCHOR, DEFAULT_QUALITY
+from nvbench.table import render, task_columns
 
 #: run conditions that make two records different points rather than seeds of one point
 CONDITION_FIELDS = ("epochs", "budget_seconds", "recipe")
@@ -110,7 +111,7 @@ def _resolution(r: dict[str, Any]) -> str:
     return f"{r['height']}x{r['width']}" if r.get("height") and r.get("width") else ""
 
 
-def rd_curves(records: Sequence[dict[str, Any]], metric: str = "psnr",
+def rd_curves(records: Sequence[dict[str, Any]], metric: str = DEFAULT_QUALITY,
               codecs: set[str] | frozenset[str] = frozenset()) -> list[Curve]:
     """The curves of rule 1-3 (module docstring), sorted by their keys."""
     from nvbench.report.aggregate import final_records, is_number, mean_std, point_label
@@ -203,7 +204,8 @@ def bd_averages(entries: Sequence[BDEntry]) -> list[BDEntry]:
     return out
 
 
-def bd_rows(records: Sequence[dict[str, Any]], anchor: str = "x265", metric: str = "psnr") -> list[dict[str, Any]]:
+def bd_rows(records: Sequence[dict[str, Any]], anchor: str = DEFAULT_ANCHOR,
+            metric: str = DEFAULT_QUALITY) -> list[dict[str, Any]]:
     """The entries of `bd_entries` as terminal-table rows (sequence as dataset:sequence)."""
     rows = []
     for e in bd_entries(rd_curves(records, metric), anchor):
@@ -215,12 +217,6 @@ def bd_rows(records: Sequence[dict[str, Any]], anchor: str = "x265", metric: str
     return rows
 
 
-RD_COLUMNS = [
-    ("method", "method", 0), ("variant", "point", 0), ("size_target", "size", 0), ("bpp", "bpp", 4),
-    ("psnr", "PSNR", 2), ("psnr_y", "PSNR-Y", 2), ("psnr_yuv", "PSNR-YUV", 2), ("ms_ssim", "MS-SSIM", 4),
-    ("vmaf", "VMAF", 2), ("file_bytes", "bytes", 0), ("coder", "coder", 0), ("encode_seconds", "enc s", 2),
-    ("decode_seconds", "dec s", 2), ("decode_fps", "dec fps", 1),
-]
 BD_COLUMNS = [
     ("sequence", "sequence", 0), ("method", "method", 0), ("anchor", "anchor", 0), ("points", "points", 0),
     ("bd_rate", "BD-rate %", 2), ("bd_psnr", "BD-PSNR dB", 3), ("note", "note", 0),
@@ -230,9 +226,9 @@ BD_COLUMNS = [
 def rd_table(records: Sequence[dict[str, Any]]) -> str:
     rows = [r for r in records if r.get("task") == "compression" and r.get("status") == "ok"]
     rows.sort(key=lambda r: (r.get("sequence") or "", r["method"], r.get("bpp") or 0))
-    return render(rows, RD_COLUMNS)
+    return render(rows, task_columns("compression", rows))  # the compression task's own columns
 
 
-def bd_table(records: Sequence[dict[str, Any]], anchor: str = "x265", metric: str = "psnr") -> str:
+def bd_table(records: Sequence[dict[str, Any]], anchor: str = DEFAULT_ANCHOR, metric: str = DEFAULT_QUALITY) -> str:
     """The terminal BD table (the compression task's summary and `nvbench compare`)."""
     return render(bd_rows(records, anchor, metric), BD_COLUMNS)

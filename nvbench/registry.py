@@ -37,8 +37,14 @@ class Plugin:
         return dist.name if dist is not None else "?"
 
     def load(self) -> Any:
+        """The plugin's class; the first load registers the metrics it declares (`metrics`) in the
+        catalogue (nvbench.records.catalogue), so its records show wherever metrics are shown."""
         if self._obj is None:
-            self._obj = self.entry_point.load()
+            from nvbench.records.catalogue import register_declared
+
+            obj = self.entry_point.load()
+            register_declared(obj)
+            self._obj = obj
         return self._obj
 
     def missing_requirements(self) -> list[str]:

@@ -25,12 +25,39 @@ def fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
-def render(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, int]]) -> str:
-    """columns: (key, header, digits)."""
-    cells = [[h for _, h, _ in columns]]
+#: one column of a CLI table: a record field's name (a metric's header and digits come from the
+#: catalogue, nvbench.records.catalogue; a context field's from CONTEXT_COLUMNS), or (name, header)
+#: / (name, header, digits) for a task's own context column or a shorter header in a wide table
+ColumnSpec = str | tuple[str, str] | tuple[str, str, int]
+
+#: context columns (what a row is, not what was measured) shared by the tasks' tables: header, digits
+CONTEXT_COLUMNS: dict[str, tuple[str, int]] = {
+    "method": ("method", 0), "variant": ("variant", 0), "task": ("task", 0), "split": ("split", 0),
+    "size_target": ("size", 0), "epoch": ("epoch", 0), "budget_seconds": ("budget s", 0), "status": ("status", 0),
+}
+
+
+def resolve_columns(columns: Sequence[ColumnSpec]) -> list[tuple[str, str, int]]:
+    """(key, header, digits) of each column: what a spec leaves out comes from the metric catalogue,
+    then CONTEXT_COLUMNS, else the field's own name with 2 digits."""
+    from nvbench.records.catalogue import metric
+
+    out = []
+    for spec in columns:
+        key, header, digits = (spec, None, None) if isinstance(spec, str) else (*spec, None, None)[:3]
+        m, ctx = metric(key), CONTEXT_COLUMNS.get(key)
+        known = (m.header, m.digits) if m else ctx or (key, 2)
+        out.append((key, header or known[0], known[1] if digits is None else digits))
+    return out
+
+
+def render(rows: Sequence[dict[str, Any]], columns: Sequence[ColumnSpec]) -> str:
+    """columns: specs resolved by `resolve_columns` ((key, header, digits) triples pass as they are)."""
+    cols = resolve_columns(columns)
+    cells = [[h for _, h, _ in cols]]
     for r in rows:
-        cells.append([fmt(r.get(k), d) for k, _, d in columns])
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+        cells.append([fmt(r.get(k), d) for k, _, d in cols])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
     lines = []
     for n, row in enumerate(cells):
         lines.append("  ".join(c.rjust(w) if n and i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
@@ -39,30 +66,46 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, int
     return "\n".join(lines)
 
 
-RESULT_COLUMNS = [
-    ("method", "method", 0), ("variant", "variant", 0), ("task", "task", 0), ("split", "split", 0),
-    ("size_target", "size", 0), ("params", "params", 0), ("ppp", "ppp", 4), ("epoch", "epoch", 0),
-    ("psnr", "PSNR", 2), ("ms_ssim", "MS-SSIM", 4), ("bpp", "bpp", 4), ("train_seconds", "train s", 1),
-    ("decode_fps", "decode fps", 1), ("status", "status", 0),
+#: the columns of a task that declares no `table_columns`
+RESULT_COLUMNS: list[ColumnSpec] = [
+    "method", "variant", "task", "split", "size_target", "params", "ppp", "epoch", "psnr", "ms_ssim", "bpp",
+    "train_seconds", "decode_fps", "status",
 ]
+
+
+def task_columns(task: str, rows: Sequence[dict[str, Any]] = ()) -> list[tuple[str, str, int]]:
+    """The CLI columns of `task`: its `table_columns` (else RESULT_COLUMNS), then the catalogue's
+    metrics that ask for this task's table (`Metric.tables`) and have a value in `rows`, before a
+    final status column."""
+    from nvbench import registry
+    from nvbench.records.catalogue import table_extras
+
+    try:
+        spec = getattr(registry.tasks.get(task), "table_columns", None) or RESULT_COLUMNS
+    except Exception:  # a record of a task no longer installed still prints
+        spec = RESULT_COLUMNS
+    cols = resolve_columns(spec)
+    have = {k for k, _, _ in cols}
+    extra = [(m.name, m.header, m.digits) for m in table_extras(task)
+             if m.name not in have and any(r.get(m.name) not in (None, "") for r in rows)]
+    at = len(cols) - 1 if cols and cols[-1][0] == "status" else len(cols)
+    return cols[:at] + extra + cols[at:]
 
 
 def render_by_task(records: Sequence[dict[str, Any]]) -> str:
     """One table per task (in order of first appearance), each with the task's own columns
-    (`Task.table_columns`, else RESULT_COLUMNS); a single task prints just its table."""
-    from nvbench import registry
+    (`task_columns`); a single task prints just its table."""
+    from nvbench.records.catalogue import load_plugin_metrics
 
+    load_plugin_metrics(records)
     tasks = list(dict.fromkeys(str(r.get("task")) for r in records))
     out = []
     for name in tasks:
-        try:
-            columns = getattr(registry.tasks.get(name), "table_columns", None) or RESULT_COLUMNS
-        except Exception:  # a record of a task no longer installed still prints
-            columns = RESULT_COLUMNS
-        rows = [{k: _short(v) for k, v in r.items()} for r in records if str(r.get("task")) == name]
+        mine = [r for r in records if str(r.get("task")) == name]
+        rows = [{k: _short(v) for k, v in r.items()} for r in mine]
         if len(tasks) > 1:
             out.append(f"== {name} ==")
-        out.append(render(rows, columns))
+        out.append(render(rows, task_columns(name, mine)))
         out.append("")
     return "\n".join(out).rstrip("\n")
 

@@ -5,16 +5,22 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-METRICS = ("psnr", "psnr_y", "psnr_yuv", "ms_ssim", "vmaf", "psnr_pooled")
+from nvbench.records.catalogue import DEFAULT_ANCHOR, DEFAULT_QUALITY
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from nvbench.checks import CheckError
     from nvbench.errors import NvbenchError
     from nvbench.rd import bd_table, rd_table
+    from nvbench.records.catalogue import load_plugin_metrics, quality_metrics
     from nvbench.results import Store
 
     store = Store(args.results)
     records = [r for r in store.records() if r.get("task") == "compression"]
+    load_plugin_metrics(records)  # metrics the stored methods declare: table columns and --metric choices
+    if args.metric not in quality_metrics():
+        raise CheckError(f"--metric {args.metric}: expected one of {', '.join(quality_metrics())} "
+                         "(catalogue metrics that may be a BD quality axis)")
     for key in ("dataset", "preset", "sequence"):
         want = getattr(args, key)
         if want:
@@ -47,11 +53,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    from nvbench.records.catalogue import BUILTIN
     from nvbench.results import DEFAULT_RESULTS
 
     p = sub.add_parser("compare", help="RD points and BD-rate/BD-PSNR of every method against an anchor")
-    p.add_argument("--anchor", default="x265", help="anchor method(s), comma-separated, e.g. x265,vvenc (default x265)")
-    p.add_argument("--metric", default="psnr", choices=METRICS, help="quality axis (default psnr, RGB 8-bit)")
+    p.add_argument("--anchor", default=DEFAULT_ANCHOR,
+                   help=f"anchor method(s), comma-separated, e.g. {DEFAULT_ANCHOR},vvenc (default {DEFAULT_ANCHOR})")
+    p.add_argument("--metric", default=DEFAULT_QUALITY,
+                   help=f"quality axis, a catalogue metric marked as one (default {DEFAULT_QUALITY}, RGB 8-bit; "
+                        f"built in: {', '.join(m.name for m in BUILTIN if m.quality)})")
     p.add_argument("--results", default=DEFAULT_RESULTS, help="results store folder")
     p.add_argument("--dataset", help="only this dataset")
     p.add_argument("--sequence", help="only this sequence")

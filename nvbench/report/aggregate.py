@@ -19,22 +19,22 @@ from nvbench.rd import Curve as Curve
 from nvbench.rd import bd_averages as bd_averages
 from nvbench.rd import bd_entries as bd_entries
 from nvbench.rd import rd_curves as rd_curves
+from nvbench.records.catalogue import DEFAULT_ANCHOR, Metric, board_metrics, metric
 
 UP, DOWN, NONE = "up", "down", ""
+_DIRECTION = {"higher": UP, "lower": DOWN, None: NONE}
 
-#: (column, header, better direction, digits) of the known numeric columns, in display order
-KNOWN_COLUMNS: list[tuple[str, str, str, int]] = [
-    ("psnr", "PSNR dB", UP, 2),
-    ("psnr_float", "PSNR float", UP, 2),
-    ("psnr_pooled", "PSNR pooled", UP, 2),
-    ("ms_ssim", "MS-SSIM", UP, 4),
-    ("lpips", "LPIPS", DOWN, 4),
-    ("vmaf", "VMAF", UP, 2),
-    ("params", "params", NONE, 0),
-    ("bpp", "bpp", DOWN, 4),
-    ("train_seconds", "train s", DOWN, 1),
-    ("decode_fps", "decode fps", UP, 1),
-]
+
+def direction(m: Metric) -> str:
+    """The report's arrow (UP, DOWN, NONE) for a catalogue metric's better direction."""
+    return _DIRECTION[m.better]
+
+
+def column(m: Metric) -> tuple[str, str, str, int]:
+    """(field, header, direction, digits) of a leaderboard column, from the metric catalogue."""
+    return (m.name, m.label, direction(m), m.digits)
+
+
 _SKIP_PSNR_LIKE = {"psnr", "psnr_float", "psnr_pooled"}
 #: record fields that tell apart several points of one job, as tasks write them: a codec's quality,
 #: c3's lambda, the compression pipelines' bits / embed_bits / prune_ratio / coder, inpainting's mask
@@ -51,14 +51,14 @@ def is_number(v: Any) -> bool:
 
 
 def metric_columns(records: Sequence[dict[str, Any]]) -> list[tuple[str, str, str, int]]:
-    """The known columns that have at least one number, plus any other psnr_* column (higher is
-    better), e.g. psnr_masked of inpainting or psnr_y of codecs."""
+    """The catalogue's leaderboard metrics (`Metric.board`) that have at least one number, in
+    catalogue order, plus any psnr_* column the catalogue lacks (higher is better, header from its
+    name), placed after the PSNR columns."""
     present = {k for r in records for k, v in r.items() if is_number(v)}
-    cols = [c for c in KNOWN_COLUMNS if c[0] in present]
-    extra = sorted(k for k in present if extra_psnr_column(k))
-    at = 3 if len(cols) >= 3 else len(cols)
-    for k in reversed(extra):
-        cols.insert(at, (k, k.replace("psnr_", "PSNR ").replace("_", " "), UP, 2))
+    cols = [column(m) for m in board_metrics() if m.name in present]
+    extra = sorted(k for k in present if extra_psnr_column(k) and metric(k) is None)
+    at = max((i + 1 for i, c in enumerate(cols) if c[0].startswith("psnr")), default=0)
+    cols[at:at] = [(k, k.replace("psnr_", "PSNR ").replace("_", " "), UP, 2) for k in extra]
     return cols
 
 
@@ -206,10 +206,12 @@ def average_curves(curves: Sequence[Curve]) -> list[Curve]:
 
 
 def pick_anchor(curves: Sequence[Curve], wanted: str | None) -> str | None:
+    """The named anchor, else DEFAULT_ANCHOR (then x264) when the curves have it, else the first
+    codec, else the first of several methods."""
     names = [c.name for c in curves]
     if wanted:
         return wanted
-    for pref in ("x265", "x264"):
+    for pref in (DEFAULT_ANCHOR, "x264"):
         if pref in names:
             return pref
     codec_names = sorted({c.name for c in curves if c.codec})

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import nvbench
+from nvbench.records.catalogue import DEFAULT_ANCHOR, load_plugin_metrics
 from nvbench.report import aggregate as agg
 from nvbench.report import plots, ranking
 from nvbench.report.data import ReportData, load_report_data
@@ -69,7 +70,7 @@ def own_recipes(names: set[str]) -> dict[str, str]:
 
 
 #: codecs the ranking measures BD-rate against, when the store has their curves
-RANK_ANCHORS = ("x265", "vvenc", "vvc")
+RANK_ANCHORS = (DEFAULT_ANCHOR, "vvenc", "vvc")
 
 
 def _distinct(records: list[dict[str, Any]], key: str) -> list[tuple[str, int]]:
@@ -138,6 +139,7 @@ def _bars_from(records: list[dict[str, Any]], task: str) -> dict[tuple[str, str]
 def build_context(root: str | Path, out_dir: str | Path, anchor: str | None = None,
                   with_plots: bool = True) -> dict[str, Any]:
     data = load_report_data(root)
+    load_plugin_metrics(data.records)  # the metrics the stored methods and tasks declare: leaderboard columns
     fill_macs(data)
     out_dir = Path(out_dir)
     recs = data.records
@@ -235,8 +237,8 @@ def build_context(root: str | Path, out_dir: str | Path, anchor: str | None = No
                            "caption": f"{t['title']} — {REPORTED}; {t['source']}; {t['conditions']}",
                            "svg": plots.paper_lines_figure(t, "stored parameters", colours, logx=True)})
     # interpolation and inpainting bars
-    for task, paper_id, ylabel in (("interpolation", "interpolation", "PSNR (dB)"),
-                                   ("inpainting", "inpainting", "PSNR (dB)")):
+    for task, paper_id, ylabel in (("interpolation", "interpolation", plots.PSNR_AXIS),
+                                   ("inpainting", "inpainting", plots.PSNR_AXIS)):
         for (ds, preset), groups in sorted(_bars_from(recs, task).items()):
             svg = plots.bars_figure(groups, f"{task} · {ds} · {preset}", ylabel, colours)
             if svg:

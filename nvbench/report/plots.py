@@ -20,8 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from nvbench.records.catalogue import axis_label
 from nvbench.report.aggregate import Curve, Trace, final_records, is_number, mean_std
 from nvbench.report.paper_numbers import PAPER_RD, REPORTED
+
+#: the quality axes, from the metric catalogue
+PSNR_AXIS, MS_SSIM_AXIS = axis_label("psnr"), axis_label("ms_ssim")
 
 #: 20 colours, far apart in hue and lightness (tab10 first, then Dark2/Set1-like ones): a page with
 #: up to 20 method names never reuses a colour
@@ -154,10 +158,10 @@ def rd_figure(curves: Sequence[Curve], title: str, colours: Colours, families: d
     fig, axes = plt.subplots(1, 2 if has_ssim else 1, figsize=(13.5 if has_ssim else 9, 5.2), squeeze=False,
                              gridspec_kw={"width_ratios": [1.35, 1]} if has_ssim else None)
     _styled_lines(axes[0][0], df, "bpp", "psnr", colours, legend=not has_ssim)
-    axes[0][0].set(xlabel="bpp (file bytes)", ylabel="PSNR (dB)", title=f"{title}: PSNR")
+    axes[0][0].set(xlabel="bpp (file bytes)", ylabel=PSNR_AXIS, title=f"{title}: PSNR")
     if has_ssim:
         _styled_lines(axes[0][1], df.dropna(subset=["ms_ssim"]), "bpp", "ms_ssim", colours, legend=True, everything=df)
-        axes[0][1].set(xlabel="bpp (file bytes)", ylabel="MS-SSIM", title=f"{title}: MS-SSIM")
+        axes[0][1].set(xlabel="bpp (file bytes)", ylabel=MS_SSIM_AXIS, title=f"{title}: MS-SSIM")
     _legend_outside(axes[0][-1])
     return to_svg(fig, bottom=0.12, right=0.84)
 
@@ -172,7 +176,7 @@ def paper_rd_figure(dataset: str, colours: Colours, curves: Sequence[dict[str, A
     fig, ax = plt.subplots(figsize=(9, 5.2))
     _styled_lines(ax, df, "bpp", "psnr", colours, legend=True)
     res = sorted({p["resolution"] or "resolution not stated" for p in sets})
-    ax.set(xlabel="bpp", ylabel="PSNR (dB)", title=f"{dataset} ({', '.join(res)}): {REPORTED}")
+    ax.set(xlabel="bpp", ylabel=PSNR_AXIS, title=f"{dataset} ({', '.join(res)}): {REPORTED}")
     _legend_outside(ax)
     return to_svg(fig, bottom=0.12, right=0.72)
 
@@ -201,7 +205,7 @@ def paper_complexity_figure(colours: Colours) -> str | None:
     for i, (ax, ds) in enumerate(zip(axes[0], sets)):
         _styled_lines(ax, df[df["dataset"] == ds], "macs", "psnr", colours, legend=i == len(sets) - 1)
         ax.set_xscale("log")
-        ax.set(xlabel="decoder MACs per pixel (as published)", ylabel="PSNR (dB)", title=f"{ds}: {REPORTED}")
+        ax.set(xlabel="decoder MACs per pixel (as published)", ylabel=PSNR_AXIS, title=f"{ds}: {REPORTED}")
     _legend_outside(axes[0][-1])
     return to_svg(fig, bottom=0.14, right=0.72)
 
@@ -222,7 +226,7 @@ def complexity_figure(points: Sequence[dict[str, Any]], title: str, colours: Col
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels) + 2, 4.8), squeeze=False)
-    labels = {"psnr": "reconstruction PSNR (dB)", "bd_rate": "BD-rate vs anchor (%)"}
+    labels = {"psnr": f"reconstruction {PSNR_AXIS}", "bd_rate": "BD-rate vs anchor (%)"}
     for i, (ax, col) in enumerate(zip(axes[0], panels)):
         d = df.dropna(subset=[col])
         _styled_lines(ax, d, "macs", col, colours, legend=i == len(panels) - 1, everything=df)
@@ -241,8 +245,8 @@ def convergence_figure(traces: Sequence[Trace], title: str, colours: Colours) ->
         pts = [(s, p) for s, p in zip(t.seconds, t.psnr) if s is not None]
         if pts:
             axes[1].plot([q[0] for q in pts], [q[1] for q in pts], marker="o", ms=3, color=col, label=t.label)
-    axes[0].set(xlabel="epoch", ylabel="PSNR (dB)", title=f"{title}: PSNR vs epoch")
-    axes[1].set(xlabel="training wall-clock (s)", ylabel="PSNR (dB)", title=f"{title}: PSNR vs time")
+    axes[0].set(xlabel="epoch", ylabel=PSNR_AXIS, title=f"{title}: PSNR vs epoch")
+    axes[1].set(xlabel="training wall-clock (s)", ylabel=PSNR_AXIS, title=f"{title}: PSNR vs time")
     axes[0].legend(fontsize=7)
     return to_svg(fig)
 
@@ -256,7 +260,7 @@ def paper_lines_figure(table: dict[str, Any], xlabel: str, colours: Colours, log
     if logx:
         _log_x(ax, table["x"])
     source = table["source"] if len(table["source"]) <= 60 else table["source"][:57] + "..."
-    ax.set(xlabel=xlabel, ylabel="PSNR (dB)", title=f"{source}\n{REPORTED}")
+    ax.set(xlabel=xlabel, ylabel=PSNR_AXIS, title=f"{source}\n{REPORTED}")
     ax.legend(fontsize=7)
     return to_svg(fig)
 
@@ -299,7 +303,7 @@ def params_figure(records: Sequence[dict[str, Any]], title: str, colours: Colour
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set(xlabel="stored parameters", ylabel="PSNR (dB)", title=f"{title}: PSNR vs parameters")
+    ax.set(xlabel="stored parameters", ylabel=PSNR_AXIS, title=f"{title}: PSNR vs parameters")
     ax.legend(fontsize=7)
     return to_svg(fig)
 

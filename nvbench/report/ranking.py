@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nvbench.rd import BDEntry
-from nvbench.report.aggregate import DOWN, NONE, UP, is_number, mean_std
+from nvbench.records.catalogue import metric
+from nvbench.report.aggregate import DOWN, NONE, UP, direction, is_number, mean_std
 
 #: the share of the preset's epochs after which the convergence column takes its point
 CONVERGENCE_FRACTION = 0.1
@@ -32,6 +33,14 @@ class RankColumn:
     digits: int
     link: str  # id of the detailed table the column's cells come from
     title: str = ""  # tooltip: how the number is chosen
+
+
+def _metric_column(name: str, link: str, title: str, suffix: str = "") -> RankColumn:
+    """A ranking column of one catalogue metric: its report header (+ suffix), direction and digits."""
+    m = metric(name)
+    if m is None:  # the ranking's metrics are built in
+        raise KeyError(f"metric {name!r} is not in the catalogue")
+    return RankColumn(name, m.label + suffix, direction(m), m.digits, link, title)
 
 
 @dataclass
@@ -181,8 +190,9 @@ def rankings(records: Sequence[dict[str, Any]], bd_by_anchor: dict[str, Sequence
         def lb(task: str, ds: str = ds, preset: str = preset) -> str:
             return board_id(task, ds, preset)
 
-        cols = [RankColumn("psnr", f"PSNR dB at {size_txt}" if size_txt else "PSNR dB", UP, 2, lb("reconstruction"),
-                           "reconstruction PSNR at the preset's default size, default variant, last epoch")]
+        cols = [_metric_column("psnr", lb("reconstruction"),
+                               "reconstruction PSNR at the preset's default size, default variant, last epoch",
+                               f" at {size_txt}" if size_txt else "")]
         bds = {}
         for anchor, entries in bd_by_anchor.items():
             got = _bd_by_method(entries, ds, preset)
@@ -237,11 +247,11 @@ def rankings(records: Sequence[dict[str, Any]], bd_by_anchor: dict[str, Sequence
         head = f"PSNR at epoch {e} (≥ {pct})" if e else f"PSNR at the first epoch ≥ {pct}"
         cols.append(RankColumn("conv", head, UP, 2, lb("convergence"),
                                f"convergence: PSNR at the earliest evaluated epoch at or after {of}"))
-        cols += [RankColumn("decode_fps", "decode fps", UP, 1, lb("reconstruction"),
-                            "frames per second decoding the reconstruction model (device in the conditions)"),
-                 RankColumn("macs_per_pixel", "MACs / pixel", DOWN, 0, lb("reconstruction"),
-                            "multiply-accumulates of the decoder per output pixel (the model's own computation)"),
-                 RankColumn("params", "params", NONE, 0, lb("reconstruction"), "stored parameters")]
+        cols += [_metric_column("decode_fps", lb("reconstruction"),
+                                "frames per second decoding the reconstruction model (device in the conditions)"),
+                 _metric_column("macs_per_pixel", lb("reconstruction"),
+                                "multiply-accumulates of the decoder per output pixel (the model's own computation)"),
+                 _metric_column("params", lb("reconstruction"), "stored parameters")]
         cols = [c for c in cols if any(r.cells[c.key].value is not None for r in rows)]
         for c in cols:
             if c.direction == NONE:

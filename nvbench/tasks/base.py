@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from nvbench.jobs import Job
 from nvbench.methods import MethodPlugin
 from nvbench.recipe import Recipe
+from nvbench.records.catalogue import Metric
 from nvbench.records.record import Record, build_record
 from nvbench.results import Store
 from nvbench.video import Video
@@ -86,8 +87,12 @@ class Task:
     option_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
     option_ranges: ClassVar[dict[str, tuple[Any, Any]]] = {}
     option_types: ClassVar[dict[str, type]] = {}
-    #: (key, header, digits) columns of the CLI's table for this task (None: the default columns)
-    table_columns: ClassVar[list[tuple[str, str, int]] | None] = None
+    #: columns of the CLI's table for this task (None: nvbench.table.RESULT_COLUMNS): record field
+    #: names, whose header and digits come from the metric catalogue (nvbench.records.catalogue) or
+    #: nvbench.table.CONTEXT_COLUMNS, or (field, header[, digits]) for the task's own context columns
+    table_columns: ClassVar[list[str | tuple[str, str] | tuple[str, str, int]] | None] = None
+    #: metrics this task writes beyond the catalogue's built-ins; registered when the class is loaded
+    metrics: ClassVar[tuple[Metric, ...]] = ()
 
     @classmethod
     def coerce_option(cls, key: str, value: Any) -> Any:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from nvbench.compress.pipeline import extra_metrics, frames_digest, reference_planes, rgb_metrics
 from nvbench.methods import CODEC, REPRESENTATION
-from nvbench.rd import RD_COLUMNS
+from nvbench.records.catalogue import DEFAULT_ANCHOR
 from nvbench.tasks.base import Task, TaskContext
 
 
@@ -43,7 +43,8 @@ class CompressionTask(Task):
         "prune": [0.0, 0.2],  # pruning ratios swept (fraction of weights removed)
         "finetune_epochs": -1,  # after pruning; -1 = a tenth of the training epochs (at least 1)
         "coder": "range",  # entropy coder of the scored file: range | huffman
-        "anchor": "x265",  # BD-rate anchor(s), comma-separated; the runner adds each one the store has no points of
+        # BD-rate anchor(s), comma-separated; the runner adds each one the store has no points of
+        "anchor": DEFAULT_ANCHOR,
         "vmaf": True,
         "lpips": True,
         # own: the method's own compression pipeline when it declares one (`compression_pipeline`),
@@ -56,7 +57,12 @@ class CompressionTask(Task):
     option_ranges: ClassVar[dict[str, tuple[Any, Any]]] = {
         "bits": (1, 16), "embed_bits": (0, 16), "prune": (0.0, 0.99), "finetune_epochs": (-1, None),
     }
-    table_columns = RD_COLUMNS
+    #: CLI columns (`nvbench run`, `nvbench compare`): metric names (header and digits from
+    #: nvbench.records.catalogue), context fields, shorter headers where the table is wide
+    table_columns: ClassVar[list[str | tuple[str, str] | tuple[str, str, int]]] = [
+        "method", ("variant", "point"), "size_target", "bpp", "psnr", "psnr_y", "psnr_yuv", "ms_ssim", "vmaf",
+        "file_bytes", ("coder", "coder", 0), "encode_seconds", "decode_seconds", ("decode_fps", "dec fps"),
+    ]
 
     # -- runner and CLI hooks ----------------------------------------------------------------
     @classmethod
@@ -106,7 +112,7 @@ class CompressionTask(Task):
             return ""
         seqs = {(r.get("dataset"), r.get("sequence"), r.get("preset")) for r in mine}
         pool = [r for r in store.records() if (r.get("dataset"), r.get("sequence"), r.get("preset")) in seqs]
-        names = {a: None for r in mine for a in anchor_list(r.get("anchor"))} or {"x265": None}
+        names = {a: None for r in mine for a in anchor_list(r.get("anchor"))} or {DEFAULT_ANCHOR: None}
         lines = []
         for anchor in {**names, **dict.fromkeys(anchors)}:
             lines.append(f"BD-rate / BD-PSNR against {anchor} (PSNR, RGB 8-bit; negative BD-rate = fewer bits):")
