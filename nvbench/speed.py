@@ -1,7 +1,8 @@
 """How fast this machine can go, and how close each method gets.
 
 The limit of a pass (a training step, a decode batch): every compute layer it runs (Linear,
-Conv1d/2d/3d, dense, grouped or depthwise; layer_walk) timed alone at its exact shape, at its best
+Conv1d/2d/3d, dense, grouped or depthwise, and the matrix products outside them such as
+attention's; layer_walk) timed alone at its exact shape, at its best
 over the memory layouts (forward, or forward+backward), summed over the pass's calls. The
 fraction = that limit time / the real time of the pass: how much of the time the method spends
 could not be saved by running each of its layers at its isolated best. The layers' FLOPs come
@@ -20,6 +21,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 
@@ -112,6 +114,9 @@ def machine_limit(shapes: list[ConvShape], batch: int = 2, top: int = 4,
 
 #: the compute layers the limit times, each at the exact shape the model runs it (subclasses too)
 LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: matrix products run outside those layers (attention's q k^T and weights x v), timed as products
+_PRODUCTS = {torch.ops.aten.mm.default: 1, torch.ops.aten.bmm.default: 1, torch.ops.aten.addmm.default: 2,
+             torch.ops.aten.baddbmm.default: 2}  # op -> index of its first matrix argument
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ class LayerShape:
     of its input (batch included), whether autograd needed the input's gradient, and its forward
     FLOPs as torch's FlopCounterMode counts them (the count nvbench.complexity reports)."""
 
-    kind: str  # "linear", "conv1d", "conv2d" or "conv3d"
+    kind: str  # "linear", "conv1d", "conv2d", "conv3d" or "matmul" (a product outside those layers)
     cin: int
     cout: int
     bias: bool
@@ -132,6 +137,8 @@ class LayerShape:
     padding: tuple[int, ...] | str = ()
     dilation: tuple[int, ...] = ()
     groups: int = 1
+    other: tuple[int, ...] = ()  # matmul: the second operand's shape (`input` is the first's)
+    grad_other: bool = False
 
     def build(self) -> nn.Module:
         """A fresh layer of the same type and hyper-parameters (weights do not change the time)."""
@@ -142,13 +149,18 @@ class LayerShape:
                     bias=self.bias)
 
     def train_flops(self) -> float:
-        """FLOPs of forward + backward: the weight gradient always, the input gradient when needed."""
+        """FLOPs of forward + backward: the weight gradient always, the input gradient when needed
+        (a matmul: the gradient of each operand that needs one)."""
+        if self.kind == "matmul":
+            return self.flops * (1 + self.grad_input + self.grad_other)
         return self.flops * (3 if self.grad_input else 2)
 
     def label(self) -> str:
         size = "x".join(str(d) for d in self.input)
         if self.kind == "linear":
             return f"linear {self.cin}->{self.cout} @{size}"
+        if self.kind == "matmul":
+            return f"matmul {size} @ {'x'.join(str(d) for d in self.other)}"
         k = "x".join(str(d) for d in self.kernel)
         g = "" if self.groups == 1 else (" depthwise" if self.groups == self.cin else f" g{self.groups}")
         s = "" if set(self.stride) == {1} else f" s{'x'.join(str(d) for d in self.stride)}"
@@ -172,16 +184,38 @@ def _layer_shape(mod: nn.Module, x: torch.Tensor, flops: float) -> LayerShape:
                       **common)
 
 
+class _Products(TorchDispatchMode):
+    """Records the matrix products (mm/bmm, with or without an added term) that run while no
+    compute layer is open, with their FLOPs as the enclosing FlopCounterMode counts them."""
+
+    def __init__(self, counter: FlopCounterMode, open_: list[float], sink: list[LayerShape]):
+        super().__init__()
+        self.counter, self.open_, self.sink = counter, open_, sink
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        start = self.counter.get_total_flops()
+        out = func(*args, **(kwargs or {}))
+        first = _PRODUCTS.get(func)
+        if first is not None and not self.open_:
+            a, b = args[first - 1], args[first]
+            self.sink.append(LayerShape("matmul", a.shape[-1], b.shape[-1], first == 2, tuple(a.shape),
+                                        bool(a.requires_grad), float(self.counter.get_total_flops() - start),
+                                        other=tuple(b.shape), grad_other=bool(b.requires_grad)))
+        return out
+
+
 def layer_walk(model: nn.Module, run: Callable[[], Any]) -> tuple[list[LayerShape], float]:
-    """Every call of a compute layer (LAYER_TYPES) that `run()` makes, in order, each with its
-    forward FLOPs, and the FLOPs of the whole run, both from one FlopCounterMode pass (so the
-    layers' FLOPs and the count of nvbench.complexity are the same numbers). Autograd is on: the
-    plain path, as the model trains (decoding shortcuts such as nvbench.nn.head_over_subpixel
-    skip modules); a layer called inside another is counted in the outer one."""
+    """Every call of a compute layer (LAYER_TYPES) that `run()` makes, and every matrix product
+    it runs outside them, in order, each with its forward FLOPs, and the FLOPs of the whole run,
+    all from one FlopCounterMode pass (so these FLOPs and the count of nvbench.complexity are the
+    same numbers). Autograd is on: the plain path, as the model trains (decoding shortcuts such as
+    nvbench.nn.head_over_subpixel skip modules); a layer called inside another is counted in the
+    outer one."""
     calls: list[LayerShape] = []
     open_: list[float] = []
     hooks = []
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False) as counter, _Products(counter, open_, calls):
 
         def pre(_mod: nn.Module, _inp: tuple[Any, ...]) -> None:
             open_.append(counter.get_total_flops())
@@ -215,6 +249,8 @@ def layer_seconds(layer: LayerShape, backward: bool, min_seconds: float = 0.3) -
     """Seconds of one call of the layer alone at its exact shape (best_time), the best over the
     memory layouts it has: forward under inference_mode, or forward + backward (the gradients
     the model's own step computes)."""
+    if layer.kind == "matmul":
+        return _product_seconds(layer, backward, min_seconds)
     best = float("inf")
     for fmt in _layouts(layer.kind):
         mod = layer.build().to(memory_format=fmt) if fmt != torch.contiguous_format else layer.build()
@@ -233,6 +269,23 @@ def layer_seconds(layer: LayerShape, backward: bool, min_seconds: float = 0.3) -
 
         best = min(best, best_time(fn, min_seconds))
     return best
+
+
+def _product_seconds(layer: LayerShape, backward: bool, min_seconds: float) -> float:
+    a = torch.randn(layer.input, requires_grad=backward and layer.grad_input)
+    b = torch.randn(layer.other, requires_grad=backward and layer.grad_other)
+    if backward and (a.requires_grad or b.requires_grad):
+
+        def fn() -> None:
+            y = torch.matmul(a, b)
+            y.backward(torch.ones_like(y))
+    else:
+
+        def fn() -> None:
+            with torch.inference_mode():
+                torch.matmul(a, b)
+
+    return best_time(fn, min_seconds)
 
 
 def layer_limit(calls: list[LayerShape], backward: bool, min_seconds: float = 0.3,
@@ -356,7 +409,7 @@ def measure_method(method: Any, frames: int, height: int, width: int, size: int 
 
     b = MethodBench.build(method, frames, height, width, size, options, batch_train, batch_decode, channels_last)
     config, bs, dec, didx = b.config, b.batch, b.decoder, b.decode_idx
-    train_layers, _ = layer_walk(b.model, b.forward)
+    train_layers, train_total = layer_walk(b.model, b.forward)
     decode_layers, decode_total = layer_walk(dec, b.decode_as_trained)
     train_flops = flops_per_frame(b.step, bs)
     decode_flops = decode_total / len(didx)
@@ -383,7 +436,8 @@ def measure_method(method: Any, frames: int, height: int, width: int, size: int 
         "train_gflop_per_frame": train_flops / 1e9, "decode_gflop_per_frame": decode_flops / 1e9,
         "limit_train_ms": tl["seconds"] * 1e3, "limit_decode_ms": dl["seconds"] * 1e3,
         "limit_train_layers": tl["layers"], "limit_decode_layers": dl["layers"],
-        # the share of the decode pass's counted FLOPs that the timed layers carry (1.0: all of it)
+        # the share of each pass's counted forward FLOPs that the timed layers carry (1.0: all of it)
+        "limit_train_flop_share": sum(la.flops for la in train_layers) / train_total if train_total else None,
         "limit_decode_flop_share": sum(la.flops for la in decode_layers) / decode_total if decode_total else None,
         "limit_train_gflops": tl["best_dense_conv_gflops"], "limit_decode_gflops": dl["best_dense_conv_gflops"],
         "limit_rows": tl["rows"] + dl["rows"],

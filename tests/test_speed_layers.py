@@ -36,7 +36,7 @@ def test_layer_walk_sees_linear_depthwise_strided_1d_and_3d_layers():
             model[k](x)
 
     calls, total = layer_walk(model, run)
-    assert [c.kind for c in calls] == ["linear", "conv2d", "conv2d", "conv1d", "conv3d"]
+    assert [c.kind for c in calls] == ["linear", "conv2d", "conv2d", "conv1d", "conv3d"]  # no product twice
     assert calls[0].flops == 2 * 2 * 7 * 6 * 5 and calls[1].flops == 2 * 2 * 4 * 36 * 9
     assert sum(c.flops for c in calls) == total == flops_per_frame(run, 1)
     assert "depthwise" in calls[1].label() and " s2x2 " in calls[2].label() and calls[3].label().startswith("conv1d")
@@ -47,13 +47,33 @@ def test_layer_walk_sees_linear_depthwise_strided_1d_and_3d_layers():
         assert layer_seconds(c, backward=True, min_seconds=0.002) > 0
 
 
+def test_matrix_products_outside_layers_are_timed_as_products():
+    """Attention's q k^T and weights x v (E-NeRV) run outside any Linear: recorded once each, with
+    the gradients autograd needs, and not again for the Linear's own product."""
+    lin = nn.Linear(4, 4)
+    q = torch.randn(3, 5, 4, requires_grad=True)
+    k = torch.randn(3, 5, 4)
+
+    def run() -> None:
+        torch.softmax(lin(q) @ k.transpose(1, 2), -1) @ k
+
+    calls, total = layer_walk(lin, run)
+    assert [c.kind for c in calls] == ["linear", "matmul", "matmul"]
+    prod = calls[1]
+    assert prod.input == (3, 5, 4) and prod.other == (3, 4, 5) and prod.grad_input and not prod.grad_other
+    assert prod.flops == 2 * 3 * 5 * 4 * 5 and prod.train_flops() == 2 * prod.flops
+    assert sum(c.flops for c in calls) == total
+    assert layer_seconds(prod, backward=True, min_seconds=0.002) > 0
+    assert layer_seconds(calls[2], backward=False, min_seconds=0.002) > 0
+
+
 def test_hinerv_gets_a_finite_fraction_and_the_limit_covers_every_layer():
     method = registry.methods.get("hinerv")
     out = speed.measure_method(method, 8, 40, 80, 24_000, min_seconds=0.05, rounds=1)
     for k in ("train_fraction", "decode_fraction"):
         assert math.isfinite(out[k]) and 0 < out[k] < 1.5, (k, out[k])
     assert out["train_fraction"] == pytest.approx(out["limit_train_ms"] / 1e3 * out["train_fps"] / out["batch_train"])
-    assert out["limit_decode_flop_share"] == 1.0  # every counted decode FLOP is in a timed layer
+    assert out["limit_decode_flop_share"] == out["limit_train_flop_share"] == 1.0  # every counted FLOP is timed
     # the same decoder complexity.py counts: one frame decoded alone
     config = method.plan(8, 40, 80, 24_000, {})
     with torch.no_grad():
