@@ -49,9 +49,10 @@ def cmd_speed(args: argparse.Namespace) -> int:
     ]))
     print(f"\n{h}x{w}, {frames} frames, size {size}, torch threads {torch.get_num_threads()}, "
           f"decode batch {args.batch}; best of {args.rounds} alternating rounds of the method and the limit")
-    print("limit = each Linear/Conv layer call of the pass (dense, grouped, depthwise) timed alone at its exact "
-          "shape, best layout, summed; fraction = limit time / real time; best-rate fraction = all FLOPs at the "
-          "best dense-conv GFLOP/s of the 4 heaviest dense conv shapes (the former limit; - without dense convs); "
+    print("limit = each Linear/Conv layer call of the pass (dense, grouped, depthwise) and each matrix product "
+          "outside them timed alone at its exact shape, best layout, summed; fraction = limit time / real time; "
+          "best-rate fraction = all FLOPs at the best dense-conv GFLOP/s of the 4 heaviest dense conv shapes "
+          "(the former limit; - without dense convs); "
           "to disk = every frame decoded to uint8 and written to a .npy file")
     print(timing_line(load_at_start))
     if profiles:
