@@ -18,6 +18,7 @@ from nvbench.data.local import get_dataset
 from nvbench.errors import NvbenchError
 from nvbench.jobs import Job
 from nvbench.provenance import environment, load_average, now, peak_rss_mb, reset_peak_rss
+from nvbench.records import failed_record
 from nvbench.results import Store, write_json_atomic
 from nvbench.trainkey import job_recipe
 
@@ -81,7 +82,7 @@ def run_job(job: Job, store: Store, device: str = "cpu", progress: Callable | No
         records, error = [], f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
     if error is not None:
-        records = [failed_record(job, error, video)]
+        records = [failed_record(job, error, video=video)]  # video None: it failed before the frames loaded
     payload = {
         "job": job.identity(),
         "label": job.label(),
@@ -105,19 +106,6 @@ def run_job(job: Job, store: Store, device: str = "cpu", progress: Callable | No
     if write:
         store.write(job.key, payload)
     return payload
-
-
-def failed_record(job: Job, reason: str, video: Any = None) -> dict[str, Any]:
-    """The one record of a job that failed before its task returned records (`video`: None when
-    it failed before its frames were loaded)."""
-    return {
-        "method": job.method, "variant": "", "task": job.task, "dataset": job.dataset,
-        "sequence": job.sequence, "preset": job.preset, "size_target": job.size, "seed": job.seed,
-        "recipe": job.recipe, "status": "failed", "reason": reason,
-        "height": video.height if video else None, "width": video.width if video else None,
-        "frames": job.frames, "crop": f"{job.crop[0]}x{job.crop[1]}" if job.crop else None,
-        "resolution": f"{job.resolution[0]}x{job.resolution[1]}" if job.resolution else None,
-    }
 
 
 def payload_status(payload: dict[str, Any]) -> str:
