@@ -438,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    # this process's own OpenMP (if anything here starts one) must never spin beside the children;
+    # each child gets its own setting (child_env)
+    os.environ.update(OMP_WAIT_POLICY="PASSIVE", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     sys.path.insert(0, str(TOOLS))
     from speed_ab import add_worktrees, remove_worktrees
 
@@ -448,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         codes["here"] = None
     settings = [Setting(m, t, p, c) for m in methods for t in threads for p in policies for c in codes]
     est = estimate_seconds(len(settings), competitors, args.warmup, args.seconds)
-    print(f"{len(settings)} settings x {len(competitors)} competitors = {len(settings) * len(competitors)} cells; "
+    print(f"{len(settings)} setting(s) x {len(competitors)} competitor(s) = {len(settings) * len(competitors)} cells; "
           f"estimated {est / 60:.1f} min", file=sys.stderr, flush=True)
 
     def on_term(signum: int, _frame: Any) -> None:
