@@ -95,7 +95,7 @@ def _job_of(payload: dict[str, Any]) -> Any:
 def check_job(payload: dict[str, Any], name: str) -> list[str]:
     """Schema and provenance problems of one job file (empty: fine)."""
     from nvbench.jobs import SCHEMA_VERSION, digest
-    from nvbench.records import RECORD_FIELDS, STATUSES
+    from nvbench.records import record_problems
 
     problems = []
     if payload.get("schema") != SCHEMA_VERSION:
@@ -112,11 +112,9 @@ def check_job(payload: dict[str, Any], name: str) -> list[str]:
     if prov.get("dataset_checksum") != payload["job"].get("source_checksum"):
         problems.append("provenance dataset_checksum differs from the job's source_checksum")
     for n, rec in enumerate(payload["records"]):
-        lacking = [f for f in RECORD_FIELDS if f not in rec]
-        if lacking:
-            problems.append(f"record {n} lacks {', '.join(lacking)}")
-        elif rec.get("status") not in STATUSES:
-            problems.append(f"record {n} has status {rec.get('status')!r}")
+        wrong = record_problems(rec)  # the typed record: common fields, vocabularies, field types
+        if wrong:
+            problems.append(f"record {n}: {'; '.join(wrong)}")
         elif any(rec.get(k) != payload["job"].get(k) for k in ("method", "task", "dataset", "sequence", "preset",
                                                              "seed")):
             problems.append(f"record {n} names another method/task/dataset/sequence/preset/seed than its job")

@@ -155,3 +155,20 @@ def test_point_labels_name_the_fields_tasks_write(smoke_store):
     assert label["x265", "compression", "q51"] == "quality=51 coder=x265"
     assert label["hnerv", "inpainting", ""] == "mask=disperse"
     assert label["hnerv", "reconstruction", ""] == ""
+
+
+def test_committed_leaderboard_records_validate_and_verify_checks_the_type(tmp_path):
+    from pathlib import Path
+
+    from nvbench.verify import check_job
+
+    jobs = sorted((Path(__file__).resolve().parents[1] / "reports/leaderboard/jobs").glob("*.json"))
+    assert jobs
+    for path in jobs:
+        for rec in json.loads(path.read_text())["records"]:
+            assert record_problems(rec) == [], (path.name, record_problems(rec))
+    payload = json.loads(jobs[0].read_text())
+    assert not [p for p in check_job(payload, payload["key"]) if p.startswith("record")]
+    payload["records"][0] = {**payload["records"][0], "split": "held_out", "psnr": "31"}
+    bad = [p for p in check_job(payload, payload["key"]) if p.startswith("record 0")]
+    assert len(bad) == 1 and "split='held_out'" in bad[0] and "psnr='31'" in bad[0]
