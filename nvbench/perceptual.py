@@ -6,6 +6,7 @@ Both are optional: a missing libvmaf or missing AlexNet weights gives a field th
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import tempfile
@@ -18,7 +19,9 @@ ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 LPIPS_FETCH = "python -c \"import torchvision; torchvision.models.alexnet(weights='IMAGENET1K_V1')\""
 
 
+@functools.cache
 def vmaf_available() -> bool:
+    """Whether the bundled ffmpeg has libvmaf (asked once per process: a subprocess per point otherwise)."""
     from nvbench.data.ffmpeg import ffmpeg_exe
 
     try:

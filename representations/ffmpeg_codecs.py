@@ -202,10 +202,10 @@ class FFmpegCodec(MethodPlugin):
     # -- encode / decode ----------------------------------------------------------------------
     @classmethod
     def encode(cls, frames: Any, quality: Any, workdir: Any, options: dict[str, Any], fps: float = 25.0) -> Path:
-        from nvbench.colour import rgb_to_yuv420
+        from nvbench.colour import source_planes
 
         o = cls.resolve_options(options)
-        Y, U, V = rgb_to_yuv420(frames)
+        Y, U, V = source_planes(frames)  # converted once for the whole ladder
         t, h, w = Y.shape
         raw = planes_bytes(Y, U, V, cls.bit_depth)
         out = Path(workdir) / f"{cls.name}_crf{quality}{cls.suffix}"

@@ -32,12 +32,22 @@ def frames_digest(frames: Any) -> str:
     return hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest()
 
 
-def reference_planes(video: Any) -> dict[str, Any]:
-    """The BT.709 4:2:0 planes of the source frames and the round-trip ceiling they allow."""
-    from nvbench.colour import DESCRIPTION, rgb_to_yuv420, roundtrip_ceiling
+_CEILING: dict[str, float] = {}
 
-    yuv = rgb_to_yuv420(video.frames)
-    return {"yuv": yuv, "ceiling": roundtrip_ceiling(video.frames, yuv), "colour": DESCRIPTION}
+
+def reference_planes(video: Any) -> dict[str, Any]:
+    """The BT.709 4:2:0 planes of the source frames and the round-trip ceiling they allow,
+    computed once per source content (the main job's x265 anchor and the method share them)."""
+    from nvbench.colour import DESCRIPTION, roundtrip_ceiling, source_planes
+
+    yuv = source_planes(video.frames)
+    key = frames_digest(video.frames)
+    ceiling = _CEILING.get(key)
+    if ceiling is None:
+        ceiling = roundtrip_ceiling(video.frames, yuv)
+        _CEILING.clear()
+        _CEILING[key] = ceiling
+    return {"yuv": yuv, "ceiling": ceiling, "colour": DESCRIPTION}
 
 
 def extra_metrics(video: Any, opts: dict[str, Any], ref: dict[str, Any], frames: Any, yuv: Any = None) -> dict:
