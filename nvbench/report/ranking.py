@@ -22,7 +22,6 @@ from nvbench.report.aggregate import DOWN, NONE, UP, direction, is_number, mean_
 
 #: the share of the preset's epochs after which the convergence column takes its point
 CONVERGENCE_FRACTION = 0.1
-HELD_OUT = ("held-out", "held_out")
 
 
 @dataclass
@@ -220,7 +219,7 @@ def rankings(records: Sequence[dict[str, Any]], bd_by_anchor: dict[str, Sequence
                     row.cells[f"bd_{anchor}"] = RankCell(0.0, 1, note="anchor")
                 else:
                     row.cells[f"bd_{anchor}"] = RankCell(got.get(m), 1 if m in got else 0)
-            held = [r for r in by.get((m, "interpolation"), []) if r.get("split") in HELD_OUT]
+            held = [r for r in by.get((m, "interpolation"), []) if r.get("split") == "held-out"]
             held = [r for r in held if r.get("size_target") in (size, None)]
             row.cells["interp"] = _cell(_last_epoch(_default_variant(held)), "psnr")
             inp = [r for r in by.get((m, "inpainting"), []) if r.get("size_target") in (size, None)]
