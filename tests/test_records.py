@@ -100,6 +100,9 @@ def test_old_spellings_are_normalised_once_on_load(tmp_path):
     assert list(df["split"]) == ["held-out", "all"] and list(df["variant"]) == ["", ""]
     assert list(df["status"]) == ["ok", "ok"]
     assert list(records_frame([]).columns) == list(RECORD_FIELDS)
+    from nvbench.report.data import load_report_data
+
+    assert [r["split"] for r in load_report_data(tmp_path).records] == ["held-out", "all"]  # what ranking reads
 
 
 @pytest.fixture(scope="module")
