@@ -109,7 +109,7 @@ def run_job(job: Job, store: Store, device: str = "cpu", progress: Callable | No
 
 
 def payload_status(payload: dict[str, Any]) -> str:
-    """'diverged', 'failed' or 'ok' (ok includes not_applicable / unavailable records)."""
+    """'diverged', 'failed' or 'ok' (ok includes not_applicable records)."""
     statuses = {r.get("status") for r in payload.get("records", [])}
     for status in ("diverged", "failed"):
         if status in statuses:
