@@ -4,7 +4,7 @@ sizes x seeds, each `--set` routed to the method or the task, sizes checked by e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,8 @@ from nvbench.results import Store
 
 @dataclass
 class RunRequest:
+    """What `nvbench run` asks for (one list per axis); expand() makes its jobs."""
+
     methods: Sequence[str]
     tasks: Sequence[str] = ("reconstruction",)
     datasets: Sequence[str] = ("bunny",)
@@ -59,6 +61,8 @@ def split_settings(settings: dict[str, Any], method: Any, task: Any,
 
 
 def geometry(dataset_card: Any, preset_geo: Geometry, req: RunRequest) -> Geometry:
+    """The preset's crop and working size for this card, unless the request sets them
+    (`--crop full|paper|HxW`, `--resolution`)."""
     crop = preset_geo.crop
     if req.crop == "full":
         crop = None
@@ -68,6 +72,15 @@ def geometry(dataset_card: Any, preset_geo: Geometry, req: RunRequest) -> Geomet
         crop = req.crop
     resolution = req.resolution or preset_geo.resolution
     return Geometry(crop, resolution)
+
+
+def working_size(crop: tuple[int, int] | None, resolution: tuple[int, int] | None,
+                 native: Callable[[], tuple[int, int]] | tuple[int, int]) -> tuple[int, int]:
+    """(height, width) of a job's frames once loaded: the working resolution, else the crop,
+    else the sequence's own size (`native`: the size, or a function that looks it up)."""
+    if resolution or crop:
+        return tuple(resolution or crop)  # type: ignore[return-value]
+    return native() if callable(native) else tuple(native)  # type: ignore[return-value]
 
 
 def select_sequences(cards: dict[str, Any], requested: Sequence[str] | None) -> dict[str, list[str]]:
@@ -114,7 +127,7 @@ def expand(req: RunRequest) -> list[Job]:
             geo = geometry(card, preset.geometry_for(card), req)
             frames = req.frames or preset.frames
             n = min(info.frames, frames) if frames else info.frames
-            h, w = geo.resolution or geo.crop or (info.height, info.width)
+            h, w = working_size(geo.crop, geo.resolution, (info.height, info.width))
             checksum = ds.checksum(info.name)
             for m_name in req.methods:
                 method = registry.methods.get(m_name)

@@ -17,7 +17,9 @@ from functools import lru_cache
 from typing import Any
 
 from nvbench import registry
+from nvbench.data.local import get_dataset
 from nvbench.errors import NvbenchError
+from nvbench.expand import working_size
 from nvbench.jobrun import Heartbeat, payload_status, run_job
 from nvbench.jobs import Job
 from nvbench.methods import REPRESENTATION
@@ -57,13 +59,13 @@ def train_group(job: Job) -> str:
 @lru_cache(maxsize=256)
 def _frame_size(dataset: str, sequence: str, crop: tuple[int, int] | None,
                 resolution: tuple[int, int] | None) -> tuple[int, int]:
-    """The (height, width) a job's frames have once loaded (as nvbench.expand computes it)."""
-    if resolution or crop:
-        return tuple(resolution or crop)  # type: ignore[return-value]
-    from nvbench.data.local import get_dataset
+    """The (height, width) of a job's frames once loaded (the card is read only for a job at
+    the clip's own size)."""
+    def native() -> tuple[int, int]:
+        info = get_dataset(dataset).card.sequence(sequence)
+        return info.height, info.width
 
-    info = get_dataset(dataset).card.sequence(sequence)
-    return info.height, info.width
+    return working_size(crop, resolution, native)
 
 
 @dataclass
@@ -82,6 +84,8 @@ class Attempt:
 
 @dataclass
 class MatrixOptions:
+    """How a matrix runs (none of it enters a job key)."""
+
     force: bool = False
     device: str = "cpu"
     channels_last: bool = True
