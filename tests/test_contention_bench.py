@@ -98,6 +98,19 @@ def test_the_tool_measures_cells_beside_a_busy_process_and_a_twin_and_leaves_no_
     assert len(set(pids)) == 3 and not [p for p in pids if alive(p)]
 
 
+def test_auto_threads_calibrate_in_each_cell(tmp_path):
+    """`--threads auto` is nvbench's default: the child calibrates (nvbench/threads.py) before each
+    cell and the cell says which count it chose."""
+    out = tmp_path / "c.json"
+    res = subprocess.run([sys.executable, str(TOOL), "--methods", "nerv", "--preset", "smoke", "--threads", "auto",
+                          "--policies", "default", "--competitors", "none", "--seconds", "0.5", "--warmup", "0.1",
+                          "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    (cell,) = json.loads(out.read_text())["cells"]
+    assert cell["threads"] == "auto" and 1 <= cell["chosen_threads"] <= _tool().cores()
+    assert cell["calibration_s"] > 0 and "auto chose" in res.stdout and "none:" in res.stdout
+
+
 def test_competitors_are_killed_when_the_run_is_interrupted():
     tool = _tool()
     with pytest.raises(KeyboardInterrupt):
@@ -112,6 +125,7 @@ def test_bad_settings_are_one_line_errors(capsys):
     tool = _tool()
     assert tool.main(["--policies", "spinny"]) == 2
     assert tool.main(["--threads", "0"]) == 2
+    assert tool.parse_threads("auto,1") == [0, 1]
     assert tool.main(["--competitors", "browser"]) == 2
     assert tool.main(["--code", str(ROOT / "docs")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

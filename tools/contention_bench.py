@@ -72,14 +72,16 @@ def parse_threads(text: str) -> list[int]:
     out: list[int] = []
     for item in text.split(","):
         item = item.strip().replace(" ", "")
-        if item == "cores":
+        if item == "auto":  # nvbench's default: calibrate at the start of each cell (nvbench/threads.py)
+            n = 0
+        elif item == "cores":
             n = cores()
         elif item.startswith("cores-") and item[6:].isdigit():
             n = max(1, cores() - int(item[6:]))
         elif item.isdigit() and int(item) >= 1:
             n = int(item)
         else:
-            raise ValueError(f"--threads: {item!r} is not a count >= 1, 'cores' or 'cores-K'")
+            raise ValueError(f"--threads: {item!r} is not a count >= 1, 'cores', 'cores-K' or 'auto'")
         if n not in out:
             out.append(n)
     return out
@@ -100,7 +102,8 @@ def child_env(setting: Setting, code_dir: Path | None) -> dict[str, str]:
     from speed_ab import code_env
 
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
-    env.update(OMP_NUM_THREADS=str(setting.threads), MKL_NUM_THREADS=str(setting.threads),
+    n = setting.threads or cores()  # auto: the worker's count is the most the calibration tries
+    env.update(OMP_NUM_THREADS=str(n), MKL_NUM_THREADS=str(n),
                **policy_env(setting.policy))
     return code_env(code_dir, env) if code_dir is not None else env
 
@@ -269,7 +272,8 @@ def child_main(method_name: str, preset_name: str, threads: int, frames_path: st
     import numpy as np
     import torch
 
-    torch.set_num_threads(threads)
+    auto = threads == 0
+    torch.set_num_threads(threads or cores())
     import nvbench
     from nvbench import registry
     from nvbench.presets import get_preset
@@ -296,9 +300,20 @@ def child_main(method_name: str, preset_name: str, threads: int, frames_path: st
         if not cmd or cmd[0] == "quit":
             break
         if cmd[0] == "spin":
+            if auto:  # a second training calibrates when it starts, too
+                from nvbench.threads import calibrate
+
+                calibrate(step, cores(), torch.set_num_threads)
             while True:
                 step()
         warmup, seconds = float(cmd[1]), float(cmd[2])
+        chosen = {}
+        if auto:  # what a training does when it starts: time a few steps per count, keep the fastest
+            from nvbench.threads import calibrate
+
+            torch.set_num_threads(cores())
+            cal = calibrate(step, cores(), torch.set_num_threads)
+            chosen = {"chosen_threads": cal.chosen, "calibration_s": round(cal.seconds, 3)}
         n, t = 0, time.perf_counter()
         while n < 2 or time.perf_counter() - t < warmup:
             step()
@@ -313,7 +328,7 @@ def child_main(method_name: str, preset_name: str, threads: int, frames_path: st
                 break
         say({"steps": n, "seconds": round(dt, 4), "steps_per_s": n / dt, "frames_per_s": n * bench.batch / dt,
              "cpu_per_wall": round((time.process_time() - cpu0) / dt, 3), "load_start": load_start,
-             "load_end": list(os.getloadavg())})
+             "load_end": list(os.getloadavg()), **chosen})
     return 0
 
 
@@ -331,14 +346,14 @@ def run(settings: list[Setting], codes: dict[str, Path | None], competitors: lis
         child = Child(s, codes[s.code], preset, frames, log)
         twin = Child(s, codes[s.code], preset, frames, log) if "twin" in competitors else None
         try:
-            hellos.append({"method": s.method, "threads": s.threads, "policy": s.policy, "code": s.code,
+            hellos.append({"method": s.method, "threads": s.threads or "auto", "policy": s.policy, "code": s.code,
                            **child.ready()})
             if twin is not None:
                 twin.ready()
             for kind in order:
                 with competitor(kind, twin if kind == "twin" else None) as pids:
                     res = child.measure(warmup, seconds)
-                cells.append({"method": s.method, "threads": s.threads, "policy": s.policy, "code": s.code,
+                cells.append({"method": s.method, "threads": s.threads or "auto", "policy": s.policy, "code": s.code,
                               "competitor": kind, "competitor_pids": pids, **res})
                 print(f"{s.method:8s} threads {s.threads} {s.policy:8s} {s.code:10s} {kind:6s} "
                       f"{res['steps_per_s']:7.2f} steps/s  load {res['load_start'][0]:.2f}", file=sys.stderr,
@@ -359,6 +374,8 @@ def summarise(cells: list[dict[str, Any]], competitors: list[str]) -> list[dict[
         row = rows.setdefault(key, dict(zip(("method", "code", "threads", "policy"), key)))
         row[f"{c['competitor']}_steps_per_s"] = c["steps_per_s"]
         row[f"{c['competitor']}_load"] = c["load_start"][0]
+        if c.get("chosen_threads") is not None:  # auto: the count the calibration chose in each cell
+            row["chosen"] = "/".join(filter(None, [row.get("chosen"), f"{c['competitor']}:{c['chosen_threads']}"]))
         if c["competitor"] == "none":
             row["frames_per_s"] = c["frames_per_s"]
     out = list(rows.values())
@@ -390,6 +407,8 @@ def markdown(rows: list[dict[str, Any]], competitors: list[str], several_codes: 
             if "none" in competitors:
                 cols += [(f"{k}_slowdown", f"{k} ×", 2)]
     cols += [(f"{k}_load", f"load 1m {k}", 2) for k in competitors]
+    if any(r.get("chosen") for r in rows):
+        cols += [("chosen", "auto chose", 0)]
     blocks = []
     for method in dict.fromkeys(r["method"] for r in rows):
         lines = [f"**{method}**", "", "| " + " | ".join(h for _, h, _ in cols) + " |",
