@@ -33,6 +33,7 @@ class TaskContext:
     progress: Callable[[dict[str, Any]], None] | None = None
     channels_last: bool = True
     amp: str | None = None
+    train_threads: int | None = None  # the CPU thread count its training ran at (set by nvbench.fit)
 
     @property
     def artifacts(self) -> Path:
@@ -47,6 +48,8 @@ class TaskContext:
             "recipe": self.recipe.name if self.recipe else None, "psnr_pooled": None,
             "resize_filter": _resize_filter(v.geometry), "colour": v.colour, "device": self.device, "amp": self.amp,
         }
+        if self.train_threads is not None:  # timing provenance: train_seconds were taken at this count
+            fields["train_threads"] = self.train_threads
         fields.update(self.complexity())
         fields.update(extra)
         status = fields.pop("status", "ok")

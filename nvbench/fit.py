@@ -112,6 +112,8 @@ def fit_representation(
             write_json_atomic(meta_path, {"config": config, "result": result.__dict__, "job": ctx.job.identity(),
                                           "eval_epochs": wanted_evals})
             (folder / "checkpoint.pt").unlink(missing_ok=True)
+    if device.type == "cpu":  # the count train_seconds were taken at: calibrated, fixed, or the cached run's
+        ctx.train_threads = (result.threads or {}).get("threads") or (None if reused else torch.get_num_threads())
     frames_of = source.float
     if input_transform is not None:
         def frames_of(idx):  # noqa: F811 - what the encoder saw in training

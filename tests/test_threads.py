@@ -114,3 +114,28 @@ def test_calibrated_training_equals_training_at_the_chosen_count(name, recipe, m
     assert res.history[-1]["loss"] == ref_res.history[-1]["loss"]
     different = [k for k in fixed if not torch.equal(fixed[k], calibrated[k])]
     assert not different, f"the calibration's steps left a trace in: {different[:5]}"
+
+
+def test_records_carry_the_training_thread_count(tmp_path, monkeypatch):
+    """A CPU training's records say at how many threads train_seconds were taken: the calibrated
+    count in `auto` mode, the user's count with --threads."""
+    import json
+
+    from nvbench.cli import main
+
+    monkeypatch.setitem(nvthreads._MODE, "mode", "auto")
+    monkeypatch.setenv("NVBENCH_THREADS_MODE", "auto")
+    torch.set_num_threads(2)
+    store = tmp_path / "auto"
+    assert main(["run", "-m", "hnerv", "-t", "reconstruction", "--preset", "smoke", "--epochs", "1",
+                 "--results", str(store), "--quiet"]) == 0
+    (job,) = [json.loads(p.read_text()) for p in (store / "jobs").glob("*.json")]
+    assert job["records"][0]["train_threads"] in (1, 2)
+    meta = [json.loads(p.read_text()) for p in (store / "models").glob("*/meta.json")]
+    assert meta[0]["result"]["threads"]["threads"] == job["records"][0]["train_threads"]
+    store = tmp_path / "fixed"
+    assert main(["run", "-m", "hnerv", "-t", "reconstruction", "--preset", "smoke", "--epochs", "1", "--threads", "1",
+                 "--results", str(store), "--quiet"]) == 0
+    (job,) = [json.loads(p.read_text()) for p in (store / "jobs").glob("*.json")]
+    assert job["records"][0]["train_threads"] == 1
+    assert nvthreads.mode() == "fixed"  # --threads fixed the count for the rest of the process

@@ -50,6 +50,7 @@ Record = TypedDict("Record", {
     "resolution": NotRequired[str | None], "resize_filter": NotRequired[str], "colour": NotRequired[str | None],
     "device": NotRequired[str | None], "amp": NotRequired[str | None],
     "macs_per_pixel": NotRequired[Number | None], "macs_reason": NotRequired[str],
+    "train_threads": NotRequired[int],  # CPU threads of the training (nvbench/threads.py), for trained methods
     # -- written by some tasks: what tells the points of one job apart, and what they measured
     "quality": NotRequired[int], "quality_name": NotRequired[str], "coder": NotRequired[str],
     "bits": NotRequired[int], "embed_bits": NotRequired[int], "prune_ratio": NotRequired[Number],
