@@ -346,7 +346,7 @@ class MethodBench:
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         model = build_model(method, config).to(memory_format=fmt)
         recipe = method.recipe
-        bs = batch_train or recipe.batch_size
+        bs = min(batch_train or recipe.batch_size, frames)  # as the training loop: a batch is at most the video
         hybrid = getattr(model, "hybrid", False)
         x = torch.rand(bs, 3, height, width).contiguous(memory_format=fmt)
         idx = torch.arange(bs)

@@ -100,3 +100,14 @@ def test_conv_shapes_see_every_conv_of_the_plain_path():
     shapes = conv_shapes(model, lambda: model(torch.arange(2)))
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(shapes) == len({(m.in_channels, m.out_channels, m.kernel_size[0]) for m in convs})
+
+
+def test_a_batch_is_at_most_the_video():
+    """c3's recipe asks for every frame in one batch (1 << 20): the bench, like the training loop,
+    takes at most the video's frames (it asked for ~40 GB before)."""
+    from nvbench import registry
+    from nvbench.speed import MethodBench
+
+    bench = MethodBench.build(registry.methods.get("c3"), 8, 40, 80, 24_000)
+    assert bench.batch == 8
+    bench.step()
