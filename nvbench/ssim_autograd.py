@@ -101,7 +101,7 @@ class _SSIM(torch.autograd.Function):
         cs = (2 * (exy - mxy)).add_(c2).div_(b2)
         s = lum * cs
         ctx.save_for_backward(x, y, mx, my, lum, cs, s, b1, b2)
-        return s.flatten(2).mean(-1).mean()
+        return s.mean((2, 3)).mean()  # per channel, then over channels and the batch
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:  # type: ignore[override]

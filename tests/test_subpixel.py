@@ -100,3 +100,26 @@ def test_one_by_one_head_over_subpixel_equals_head_after_shuffle(scale):
         ref = head(reference(sub, x))
     assert fused.shape == ref.shape and is_channels_last(fused)
     torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale,height,width", [(2, 5, 7), (3, 4, 6)])
+def test_one_by_one_head_over_subpixel_trains_as_head_after_shuffle(scale, height, width):
+    """The 1x1 head path also runs under autograd (training): output and every gradient equal to
+    the head after the shuffled frame, up to float rounding."""
+    from nvbench.nn import head_over_subpixel
+
+    torch.manual_seed(scale)
+    sub = SubpixelConv(6, 5, scale, 3, activation=gelu_).to(memory_format=torch.channels_last)
+    head = nn.Conv2d(5, 3, 1).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 6, height, width).contiguous(memory_format=torch.channels_last)
+    got = []
+    for fn in (lambda t: head_over_subpixel(sub, head, t), lambda t: head(reference(sub, t))):
+        sub.zero_grad(set_to_none=True)
+        head.zero_grad(set_to_none=True)
+        t = x.clone().requires_grad_(True)
+        y = fn(t)
+        (y * torch.linspace(0.5, 1.5, y.numel()).view_as(y)).sum().backward()
+        got.append((y.detach(), t.grad, sub.weight.grad, sub.bias.grad, head.weight.grad, head.bias.grad))
+    assert is_channels_last(got[0][0])
+    for a, b in zip(*got):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * b.abs().max().item())
