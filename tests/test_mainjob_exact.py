@@ -83,6 +83,7 @@ class _NoMemo(dict):
         pass
 
 
+@pytest.mark.slow  # two smoke main jobs, ~20 s on one thread: run with -m slow
 def test_smoke_main_job_records_equal_the_old_code_paths(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("records_diff", TOOLS / "records_diff.py")
     rd = importlib.util.module_from_spec(spec)
