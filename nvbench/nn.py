@@ -108,8 +108,8 @@ def head_over_subpixel(sub: SubpixelConv, head: nn.Conv2d, x: torch.Tensor) -> t
     largest memory pass of a NeRV-family decoder.
 
     1x1 head: each output pixel reads only its own sub-pixel's channels, so the head is one
-    matrix product over the unshuffled map's NHWC rows, and only its few output channels are
-    shuffled. 3x3 head (x2): a 3x3 conv with 3 output channels runs at ~55 GFLOP/s on this CPU
+    1x1 conv (a matrix product) over the unshuffled map's NHWC rows, and only its few output
+    channels are shuffled. 3x3 head (x2): a 3x3 conv with 3 output channels runs at ~55 GFLOP/s on this CPU
     (oneDNN's kernels want more output channels; padding them, NCHW, or a GEMM were not faster).
     Grouping the output in 2x2 cells shifted by one pixel, each cell depends on a 2x2 window of
     the unshuffled map: one 2x2 conv (4C -> 4*3 channels) on the small grid and a shuffle of 3
@@ -130,11 +130,10 @@ def head_over_subpixel(sub: SubpixelConv, head: nn.Conv2d, x: torch.Tensor) -> t
         b, _, h, w = low.shape
         c, out = head.in_channels, head.out_channels
         rows = low.permute(0, 2, 3, 1).reshape(b, h, w, s * s, c)
-        if torch.is_grad_enabled():  # the head module itself on the rows as an NHWC (b*h, c, w*s*s, 1)
-            # map: oneDNN's 1x1 conv (batch b*h), and `nvbench speed`'s layer walk still sees the layer
-            y = head(rows.reshape(b * h, w * s * s, 1, c).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        else:
-            y = F.linear(rows, head.weight.view(out, c), head.bias)  # (b, h, w, (i, j), out)
+        # the head module itself on the rows viewed as an NHWC (b*h, c, w*s*s, 1) map: oneDNN's 1x1
+        # conv at batch b*h (faster than F.linear here, decoding and training), and hooks (the speed
+        # layer walk) see the layer; y: (b*h, w*s*s, 1, out) = (b, h, w, (i, j), out) in memory
+        y = head(rows.reshape(b * h, w * s * s, 1, c).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         return shuffle_cells(y.reshape(b, h, w, s * s * out).permute(0, 3, 1, 2), s)
     if torch.is_grad_enabled() or s != 2 or head.kernel_size != (3, 3) or head.padding != (1, 1):
         return head(sub(x))
