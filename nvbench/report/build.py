@@ -295,7 +295,7 @@ def matched_bpp_strip(data: ReportData, families: dict[str, str]) -> dict[str, A
     try:
         import tempfile
 
-        from nvbench.runner import load_video
+        from nvbench.jobrun import load_video
         from nvbench.verify import _job_of
 
         r0 = next(iter(chosen.values()))
