@@ -34,6 +34,7 @@ from torch import nn
 import nvbench
 from nvbench.compress.container import CorruptFileError, HeaderMismatchError, write_container
 from nvbench.compress.entropy import get_varint, put_varint, scaled_histogram
+from nvbench.compress.pipeline import Point
 from nvbench.nn import NeuralRepresentation
 
 LAYOUT = "hinerv"
@@ -388,7 +389,7 @@ def hinerv_pipeline(run: Any) -> list[dict[str, Any]]:
     total = sum(v.numel() for v in decoder.state_dict().values())
     info["sparsity"] = zeros / total  # of all stored parameters (the official get_sparsity)
     prep = time.perf_counter() - t0
-    records = []
+    points = []
     for bits in bits_list:
         variant = f"q{bits}" + (f"-p{ratio:g}" if masks else "")
         t1 = time.perf_counter()
@@ -396,6 +397,6 @@ def hinerv_pipeline(run: Any) -> list[dict[str, Any]]:
                            info={"variant": variant, "sequence": ctx.job.sequence, "dataset": ctx.job.dataset,
                                  "preset": ctx.job.preset})
         enc = prep + time.perf_counter() - t1
-        records.append(run.score(data, variant, encode_seconds=enc,
-                                 extra=dict(bits=bits, embed_bits=bits, coder="range-per-tensor", **info, **stats)))
-    return records
+        points.append(Point(data, variant, enc,
+                            dict(bits=bits, embed_bits=bits, coder="range-per-tensor", **info, **stats)))
+    return run.score_many(points)  # the files scored in parallel where the cores allow (same bits)

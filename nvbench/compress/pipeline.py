@@ -118,43 +118,102 @@ class PipelineRun:
               ) -> dict[str, Any]:
         """Write `data` as <variant>.nvb, decode it from the file alone the reference way, score
         those frames and return the point's record (the whole file counts for the rate)."""
+        return self.score_many([Point(data, variant, encode_seconds, extra)])[0]
+
+    def score_many(self, points: list[Point]) -> list[dict[str, Any]]:
+        """`score` for several files, in order. The reference decode and its PSNR/MS-SSIM run at
+        one thread each (`nvbench decode`'s), so on a CPU with more threads than that several
+        files are decoded and scored at once, one per thread, with the same bits as one after the
+        other; what is timed (decode frames/s) and the metrics taken at the session's thread count
+        then run one file at a time."""
+
+        from nvbench.compress.nvb import REFERENCE_THREADS, torch_threads
+        from nvbench.train import pick_device
+
+        device = pick_device(self.ctx.device)
+        _ = self.reference  # computed once, before any worker thread needs it
+        paths = []
+        for p in points:
+            path: Path = self.ctx.artifacts / f"{p.variant}.nvb"
+            path.write_bytes(p.data)
+            paths.append(path)
+        workers = scoring_workers(len(points), device.type)
+        with torch_threads(REFERENCE_THREADS):
+            if workers == 1:
+                decoded = [self._reference_decode(path, device) for path in paths]
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(workers) as pool:
+                    decoded = list(pool.map(lambda path: self._reference_decode(path, device), paths))
+        return [self._record(p, path, d, device) for p, path, d in zip(points, paths, decoded)]
+
+    def _reference_decode(self, path: Path, device: Any) -> dict[str, Any]:
+        """Decode `path` from its bytes alone in batches of REFERENCE_BATCH and accumulate its
+        quality against the source (called at REFERENCE_THREADS; thread-safe)."""
         import numpy as np
         import torch
 
-        from nvbench.compress.nvb import REFERENCE_BATCH, REFERENCE_THREADS, load_decoder, torch_threads
+        from nvbench.compress.nvb import REFERENCE_BATCH, load_decoder
         from nvbench.evaluate import decoded_batches, to_host_uint8
-        from nvbench.metrics import QualityAccumulator, measure_fps
-        from nvbench.train import pick_device
+        from nvbench.metrics import QualityAccumulator
+
+        v, fitted = self.ctx.video, self.fitted
+        t0 = time.perf_counter()
+        loaded, _ = load_decoder(path, str(device))
+        setup = time.perf_counter() - t0
+        acc, chunks = QualityAccumulator(), []
+        with torch.inference_mode():
+            for _, idx, pred in decoded_batches(loaded, range(v.num_frames), REFERENCE_BATCH):
+                acc.add(pred, fitted.source.uint8(idx))
+                chunks.append(to_host_uint8(pred))
+        dec_s = time.perf_counter() - t0
+        return {"loaded": loaded, "setup": setup, "seconds": dec_s, "quality": acc.result(),
+                "frames": np.concatenate(chunks)}
+
+    def _record(self, p: Point, path: Path, d: dict[str, Any], device: Any) -> dict[str, Any]:
+        from nvbench.compress.nvb import REFERENCE_BATCH, REFERENCE_THREADS
+        from nvbench.metrics import measure_fps
 
         ctx, fitted, v = self.ctx, self.fitted, self.ctx.video
-        device = pick_device(ctx.device)
-        path: Path = ctx.artifacts / f"{variant}.nvb"
-        path.write_bytes(data)
-        with torch_threads(REFERENCE_THREADS):
-            t0 = time.perf_counter()
-            loaded, _ = load_decoder(path, str(device))
-            setup = time.perf_counter() - t0
-            acc, chunks = QualityAccumulator(), []
-            with torch.inference_mode():
-                for _, idx, pred in decoded_batches(loaded, range(v.num_frames), REFERENCE_BATCH):
-                    acc.add(pred, fitted.source.uint8(idx))
-                    chunks.append(to_host_uint8(pred))
-            dec_s = time.perf_counter() - t0
-        frames = np.concatenate(chunks)
         pixels = v.num_frames * v.height * v.width
-        size = len(data)
+        size = len(p.data)
         params = fitted.config["params"]
-        rec = ctx.base_record(**self.base, variant=variant, file=str(path), file_bytes=size, bpp=size * 8 / pixels,
-                              encode_seconds=encode_seconds,
-                              encode_seconds_total=encode_seconds + fitted.result.train_seconds,
-                              decode_seconds=dec_s, decode_setup_seconds=setup, decode_threads=REFERENCE_THREADS,
-                              decode_fps=measure_fps(loaded, v.num_frames, device, batch_size=REFERENCE_BATCH),
-                              frames_sha256=frames_digest(frames), bits_per_param=size * 8 / params,
-                              **(extra or {}))
+        rec = ctx.base_record(**self.base, variant=p.variant, file=str(path), file_bytes=size, bpp=size * 8 / pixels,
+                              encode_seconds=p.encode_seconds,
+                              encode_seconds_total=p.encode_seconds + fitted.result.train_seconds,
+                              decode_seconds=d["seconds"], decode_setup_seconds=d["setup"],
+                              decode_threads=REFERENCE_THREADS,
+                              decode_fps=measure_fps(d["loaded"], v.num_frames, device, batch_size=REFERENCE_BATCH),
+                              frames_sha256=frames_digest(d["frames"]), bits_per_param=size * 8 / params,
+                              **(p.extra or {}))
         rec["ppp"] = params / pixels
-        rec.update(acc.result())
-        rec.update(extra_metrics(v, self.opts, self.reference, frames))
+        rec.update(d["quality"])
+        rec.update(extra_metrics(v, self.opts, self.reference, d["frames"]))
         return rec
+
+
+def scoring_workers(points: int, device_type: str) -> int:
+    """How many files `score_many` decodes at once: one per REFERENCE_THREADS of the worker's
+    torch threads on a CPU (a GPU decodes one file at a time)."""
+    import torch
+
+    from nvbench.compress.nvb import REFERENCE_THREADS
+
+    if device_type != "cpu":
+        return 1
+    return max(1, min(points, torch.get_num_threads() // REFERENCE_THREADS))
+
+
+@dataclass
+class Point:
+    """One RD point's file before it is scored: its bytes, its variant name (the file name), the
+    seconds it took to make, and fields for its record."""
+
+    data: bytes
+    variant: str
+    encode_seconds: float
+    extra: dict[str, Any] | None = None
 
 
 def shared_pipeline(run: PipelineRun) -> list[dict[str, Any]]:
@@ -167,7 +226,7 @@ def shared_pipeline(run: PipelineRun) -> list[dict[str, Any]]:
     ctx, opts, fitted, m = run.ctx, run.opts, run.fitted, run.ctx.method
     ft_epochs = opts["finetune_epochs"] if opts["finetune_epochs"] >= 0 else max(1, ctx.job.epochs // 10)
     other = {"range": "huffman", "huffman": "range"}[opts["coder"]]
-    records = []
+    points: list[Point] = []
     for ratio in [float(r) for r in opts["prune"]]:
         t0 = time.perf_counter()
         if ratio > 0:
@@ -187,7 +246,7 @@ def shared_pipeline(run: PipelineRun) -> list[dict[str, Any]]:
             data = encode_decoder(dec, m.name, m.version, fitted.config, coder=opts["coder"], **kw)
             enc = prep + time.perf_counter() - t1
             other_bytes = len(encode_decoder(dec, m.name, m.version, fitted.config, coder=other, **kw))
-            records.append(run.score(data, variant, encode_seconds=enc, extra=dict(
+            points.append(Point(data, variant, enc, dict(
                 bits=bits, embed_bits=ebits, coder=opts["coder"],
                 **{f"bytes_{opts['coder']}": len(data), f"bytes_{other}": other_bytes}, **pinfo)))
-    return records
+    return run.score_many(points)
