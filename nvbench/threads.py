@@ -64,13 +64,17 @@ class Calibration:
 
 def calibrate(step: Callable[[], None], max_threads: int, set_threads: Callable[[int], None],
               clock: Callable[[], float] = time.perf_counter, rounds: int = 2, min_steps: int = 3,
-              window: float = 0.25, margin: float = 1.05) -> Calibration:
+              window: float = 0.25, margin: float = 1.05, max_steps: int | None = None) -> Calibration:
     """Time `step` (one training step of the real work) at each candidate count in `rounds`
     alternating rounds: one untimed step after each change (a new thread team), then a window of
-    at least `min_steps` steps and `window` seconds. Leaves the chosen count set."""
+    at least `min_steps` steps and `window` seconds. `max_steps`: what the calibration may spend in
+    steps at most (a training of few, long steps — C3's whole-video steps — calibrates in one round
+    of fewer steps). Leaves the chosen count set."""
     t_start = clock()
     best: dict[int, float] = {}
     counts = candidates(max_threads)
+    if max_steps is not None and rounds * len(counts) * (1 + min_steps) > max_steps:
+        rounds, min_steps = 1, max(1, max_steps // len(counts) - 1)
     for _ in range(rounds):
         for n in counts:
             set_threads(n)

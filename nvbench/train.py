@@ -252,7 +252,7 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 
 def _calibrate_threads(model: torch.nn.Module, opt: torch.optim.Optimizer, one_step: Callable, units: torch.Tensor,
-                       bs: int, nw: int | None, max_threads: int, lr: float) -> dict[str, Any]:
+                       bs: int, nw: int | None, max_threads: int, lr: float, max_steps: int) -> dict[str, Any]:
     """Pick the thread count by timing real steps on the first batch (nvbench/threads.py), then put
     the model, the optimiser and the RNG back exactly as they were: training starts untouched."""
     model_state = copy.deepcopy(model.state_dict())
@@ -263,7 +263,8 @@ def _calibrate_threads(model: torch.nn.Module, opt: torch.optim.Optimizer, one_s
     if nw is not None:
         idx, rows, cols = idx[:, 0], idx[:, 1] // nw, idx[:, 1] % nw
     try:
-        cal = calibrate(lambda: one_step(idx, rows, cols, 0.0, lr), max_threads, torch.set_num_threads)
+        cal = calibrate(lambda: one_step(idx, rows, cols, 0.0, lr), max_threads, torch.set_num_threads,
+                        max_steps=max_steps)
     finally:
         model.load_state_dict(model_state)
         opt.load_state_dict(opt_state)
@@ -372,7 +373,8 @@ def train(
     max_threads = wants_calibration(device.type) if not scaler.is_enabled() else None
     if max_threads is not None:
         result.threads = _calibrate_threads(model, opt, one_step, units if patch is not None else indices, bs,
-                                            nw if patch is not None else None, max_threads, recipe.lr_at(0.0))
+                                            nw if patch is not None else None, max_threads, recipe.lr_at(0.0),
+                                            max_steps=max(8, total_steps // 50))  # at most ~2 % of the steps
     step = start_epoch * steps_per_epoch
     best_psnr = max((h["train_psnr"] for h in result.history), default=-math.inf)
     epoch = start_epoch

@@ -50,6 +50,12 @@ def test_idle_machine_keeps_all_threads():
     assert cal.seconds == pytest.approx(m.t)
 
 
+def test_a_training_of_few_long_steps_calibrates_in_few_steps():
+    m = FakeMachine({1: 2.0, 2: 1.2})  # C3-like: whole-video steps of seconds
+    cal = nvthreads.calibrate(m.step, 2, m.set_threads, clock=m.clock, max_steps=4)
+    assert cal.chosen == 2 and m.steps == 4 and m.calls == [2, 1, 2]  # one round, one timed step per count
+
+
 def test_busy_core_chooses_fewer_threads():
     m = FakeMachine({1: 0.10, 2: 0.30})  # a competitor holds a core: one thread is 3x faster
     assert _calibrate(m).chosen == 1 and m.threads == 1
