@@ -13,7 +13,6 @@ alongside it ("best-rate fraction"); it is undefined for a model without dense c
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
+
+from nvbench.threads import run_for
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,7 @@ def best_time(fn: Callable[[], Any], min_seconds: float, repeats: int = 5, warmu
     window = min_seconds / max(1, repeats)
     best = float("inf")
     for _ in range(max(1, repeats)):
-        n, t0 = 0, time.perf_counter()
-        while True:
-            fn()
-            n += 1
-            dt = time.perf_counter() - t0
-            if dt >= window:
-                break
+        n, dt = run_for(fn, window)
         best = min(best, dt / n)
     return best
 

@@ -50,6 +50,19 @@ def candidates(max_threads: int) -> list[int]:
     return out
 
 
+def run_for(step: Callable[[], None], seconds: float, min_steps: int = 1,
+            clock: Callable[[], float] = time.perf_counter) -> tuple[int, float]:
+    """Call `step` until at least `min_steps` calls and `seconds` have passed: (calls, seconds).
+    The one timed window of the calibration and of `nvbench speed` (nvbench.speed.best_time)."""
+    t0, n = clock(), 0
+    while True:
+        step()
+        n += 1
+        dt = clock() - t0
+        if n >= min_steps and dt >= seconds:
+            return n, dt
+
+
 @dataclass
 class Calibration:
     chosen: int
@@ -79,12 +92,8 @@ def calibrate(step: Callable[[], None], max_threads: int, set_threads: Callable[
         for n in counts:
             set_threads(n)
             step()
-            t0, k = clock(), 0
-            while k < min_steps or clock() - t0 < window:
-                step()
-                k += 1
-            rate = k / max(clock() - t0, 1e-9)
-            best[n] = max(best.get(n, 0.0), rate)
+            k, dt = run_for(step, window, min_steps, clock)
+            best[n] = max(best.get(n, 0.0), k / max(dt, 1e-9))
     chosen = max_threads
     for n in counts[1:]:
         if best[n] > best[chosen] * margin and best[n] >= max(best.values()):

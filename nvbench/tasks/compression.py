@@ -154,7 +154,7 @@ class CompressionTask(Task):
         # the qualities are independent bitstreams: encoded and decoded side by side, one per core
         # that the worker has (an encoder at its stated threads gives the same bytes either way);
         # the metrics, which torch computes at the worker's thread count, run one after the other
-        workers = max(1, min(len(qualities), torch_threads() // max(1, _codec_threads(m, ctx.method_options))))
+        workers = max(1, min(len(qualities), _worker_threads() // max(1, _codec_threads(m, ctx.method_options))))
         if workers > 1:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -197,7 +197,7 @@ class CompressionTask(Task):
         return pipeline(run)
 
 
-def torch_threads() -> int:
+def _worker_threads() -> int:
     """The worker's torch thread count: its share of the cores."""
     import torch
 
@@ -211,4 +211,4 @@ def _codec_threads(method: Any, options: dict[str, Any]) -> int:
         n = int(method.resolve_options(options).get("threads") or 0)
     except (AttributeError, TypeError, ValueError):
         n = 0
-    return n if n > 0 else torch_threads()
+    return n if n > 0 else _worker_threads()
