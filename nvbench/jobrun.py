@@ -17,7 +17,7 @@ from nvbench import registry
 from nvbench.data.local import get_dataset
 from nvbench.errors import NvbenchError
 from nvbench.jobs import Job
-from nvbench.provenance import environment, load_average, now, peak_rss_mb, reset_peak_rss
+from nvbench.provenance import cpu_ticks, environment, load_average, now, peak_rss_mb, reset_peak_rss
 from nvbench.records import failed_record
 from nvbench.results import Store, write_json_atomic
 from nvbench.trainkey import job_recipe
@@ -55,7 +55,7 @@ def run_job(job: Job, store: Store, device: str = "cpu", progress: Callable | No
     from nvbench.context import TaskContext  # numpy and the video type: only where a job runs
 
     reset_peak_rss()
-    started, t0, load_at_start = now(), time.perf_counter(), load_average()
+    started, t0, load_at_start, ticks_at_start = now(), time.perf_counter(), load_average(), cpu_ticks()
     method = registry.methods.get(job.method)
     task_cls = registry.tasks.get(job.task)
     recipe = job_recipe(job, method)
@@ -88,7 +88,7 @@ def run_job(job: Job, store: Store, device: str = "cpu", progress: Callable | No
         "label": job.label(),
         "records": records,
         "provenance": {
-            **environment(device, load_at_start),
+            **environment(device, load_at_start, ticks_at_start),
             "config": job.identity(),
             "dataset_checksum": job.source_checksum,
             "video_checksum": video.checksum() if video is not None else None,

@@ -2,8 +2,9 @@
 
 `psnr` is the mean of per-frame PSNR on the output rounded to 8 bits (what a user sees);
 `psnr_float` is the same on the unrounded output (what the papers printed) and `psnr_pooled`
-comes from the MSE pooled over the whole video. MS-SSIM uses pytorch-msssim's Gaussian window:
-11x11 where the short side exceeds 160 px, smaller windows below that (recorded).
+comes from the MSE pooled over the whole video. MS-SSIM is pytorch-msssim's (computed bit for bit,
+faster, by nvbench.msssim) with its Gaussian window: 11x11 where the short side exceeds 160 px,
+smaller windows below that (recorded).
 """
 
 from __future__ import annotations
@@ -69,10 +70,10 @@ class QualityAccumulator:
         self.psnr_float_frames += [psnr_from_mse(m) for m in mse_f.tolist()]
         if self.with_ms_ssim and region is None:
             self.window = ms_ssim_window(pred.shape[-2], pred.shape[-1])
-            if self.window is not None:
-                from pytorch_msssim import ms_ssim
+            if self.window is not None:  # pytorch-msssim's values, bit for bit (nvbench/msssim.py)
+                from nvbench.msssim import ms_ssim_frames
 
-                vals = ms_ssim(rounded, gt, data_range=1.0, size_average=False, win_size=self.window)
+                vals = ms_ssim_frames(rounded, gt, self.window)
                 self.ms_ssim_frames += vals.tolist()
 
     def result(self, prefix: str = "") -> dict[str, float | int | None]:

@@ -90,6 +90,30 @@ def load_average() -> list[float] | None:
         return None
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(all, steal) clock ticks of every CPU since boot, from /proc/stat's first line. Steal is
+    time the hypervisor gave this virtual machine's CPUs to someone else: on a cloud VM it is
+    how a host's other tenants slow a timing while the load average stays low. None off Linux."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = fh.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    ticks = [int(x) for x in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    return sum(ticks), ticks[7]
+
+
+def steal_percent(start: tuple[int, int] | None, end: tuple[int, int] | None = None) -> float | None:
+    """Percent of all CPU time between two `cpu_ticks` snapshots that the hypervisor stole
+    (None without both, or with no ticks between them)."""
+    end = cpu_ticks() if end is None else end
+    if start is None or end is None or end[0] <= start[0]:
+        return None
+    return round(100.0 * (end[1] - start[1]) / (end[0] - start[0]), 1)
+
+
 #: OpenMP runtimes by the file name prefix of their shared library
 OPENMP_LIBRARIES = (("libgomp", "GNU libgomp"), ("libiomp", "Intel libiomp"), ("libomp", "LLVM libomp"))
 
@@ -123,23 +147,28 @@ def threading_info() -> dict[str, Any]:
     return info
 
 
-def timing_line(start: list[float] | None, info: dict[str, Any] | None = None) -> str:
+def timing_line(start: list[float] | None, info: dict[str, Any] | None = None,
+                ticks_at_start: tuple[int, int] | None = None) -> str:
     """One line saying under which conditions timings were taken (`nvbench speed` prints it)."""
     info = threading_info() if info is None else info
     end = load_average()
+    steal = steal_percent(ticks_at_start)
 
     def fmt(la: list[float] | None) -> str:
         return " ".join(f"{x:.2f}" for x in la) if la else "n/a"
 
     spin = f", GOMP_SPINCOUNT {info['gomp_spincount']}" if info.get("gomp_spincount") else ""
-    return (f"load average (1/5/15 min) {fmt(start)} at start, {fmt(end)} at end on {os.cpu_count()} cores; "
+    stolen = f"; CPU steal {steal:.1f} % (the hypervisor's other tenants)" if steal is not None else ""
+    return (f"load average (1/5/15 min) {fmt(start)} at start, {fmt(end)} at end on {os.cpu_count()} cores{stolen}; "
             f"torch threads {info.get('torch_threads')}, interop {info.get('torch_interop_threads')}; "
             f"OpenMP {info.get('openmp_runtime') or 'unknown'}, OMP_WAIT_POLICY {info['omp_wait_policy']}{spin}")
 
 
-def environment(device: str | None = None, load_at_start: list[float] | None = None) -> dict[str, Any]:
-    """What a job ran on. `load_at_start`: the load averages when the job began (the runner reads
-    them then; this is called at its end, which gives `load_average_end`)."""
+def environment(device: str | None = None, load_at_start: list[float] | None = None,
+                ticks_at_start: tuple[int, int] | None = None) -> dict[str, Any]:
+    """What a job ran on. `load_at_start` and `ticks_at_start`: the load averages and `cpu_ticks`
+    when the job began (the runner reads them then; this is called at its end, which gives
+    `load_average_end` and the CPU steal over the job, `cpu_steal_percent`)."""
     end = load_average()
     info: dict[str, Any] = {
         "nvbench_version": nvbench.__version__,
@@ -153,6 +182,7 @@ def environment(device: str | None = None, load_at_start: list[float] | None = N
         **cpu_info(),
         "load_average": load_at_start if load_at_start is not None else end,
         "load_average_end": end,
+        "cpu_steal_percent": steal_percent(ticks_at_start),
         **threading_info(),
     }
     if "torch" in sys.modules:

@@ -18,8 +18,8 @@ from nvbench.provenance import OPENMP_LIBRARIES, threading_info
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "contention_bench.py"
-TIMING_FIELDS = ("load_average", "load_average_end", "torch_threads", "torch_interop_threads", "omp_wait_policy",
-                 "openmp_runtime")
+TIMING_FIELDS = ("load_average", "load_average_end", "cpu_steal_percent", "torch_threads", "torch_interop_threads",
+                 "omp_wait_policy", "openmp_runtime")
 
 
 def _tool():
@@ -52,6 +52,8 @@ def test_a_smoke_jobs_provenance_says_how_it_was_timed(tmp_path, monkeypatch):
     for field in ("load_average", "load_average_end"):
         assert len(prov[field]) == 3 and all(x >= 0 for x in prov[field]), field
     assert prov["torch_threads"] == 1 and prov["torch_interop_threads"] >= 1
+    if Path("/proc/stat").is_file():  # Linux: the share of CPU time the hypervisor took during the job
+        assert 0.0 <= prov["cpu_steal_percent"] <= 100.0
     assert prov["omp_wait_policy"] == "default" and prov["cpu_model"]
     if Path("/proc/self/maps").is_file():  # Linux: the library torch loaded is named
         assert any(prov["openmp_runtime"].startswith(name) for _, name in OPENMP_LIBRARIES), prov["openmp_runtime"]
@@ -134,3 +136,16 @@ def test_bad_settings_are_one_line_errors(capsys):
     assert tool.policy_env("spin=1000") == {"GOMP_SPINCOUNT": "1000"}
     # 2 methods x 2 thread counts x 3 policies at the defaults fit in 12 minutes
     assert tool.estimate_seconds(12, list(tool.COMPETITORS), 1.0, 8.0, ncores=2) <= 12 * 60
+
+
+def test_steal_percent_from_two_snapshots(tmp_path, monkeypatch):
+    from nvbench import provenance
+
+    assert provenance.steal_percent((1000, 10), (3000, 610)) == 30.0  # 600 of 2000 ticks stolen
+    assert provenance.steal_percent((1000, 10), (1000, 10)) is None  # no time between them
+    assert provenance.steal_percent(None, (1000, 10)) is None
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 5 20 800 3 0 2 70 0 0\ncpu0 50 2 10 400 1 0 1 35 0 0\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda f, *a, **k: real_open(stat if f == "/proc/stat" else f, *a, **k))
+    assert provenance.cpu_ticks() == (1000, 70)

@@ -13,11 +13,11 @@ def cmd_speed(args: argparse.Namespace) -> int:
     from nvbench.cli import _csv
     from nvbench.methods import REPRESENTATION
     from nvbench.presets import get_preset, parse_size
-    from nvbench.provenance import load_average, timing_line
+    from nvbench.provenance import cpu_ticks, load_average, timing_line
     from nvbench.speed import CATEGORIES, measure_method, profile_method
     from nvbench.table import render
 
-    load_at_start = load_average()
+    load_at_start, ticks_at_start = load_average(), cpu_ticks()
     if args.threads:
         torch.set_num_threads(args.threads)
     preset = get_preset(args.preset)
@@ -54,7 +54,7 @@ def cmd_speed(args: argparse.Namespace) -> int:
           "best-rate fraction = all FLOPs at the best dense-conv GFLOP/s of the 4 heaviest dense conv shapes "
           "(the former limit; - without dense convs); "
           "to disk = every frame decoded to uint8 and written to a .npy file")
-    print(timing_line(load_at_start))
+    print(timing_line(load_at_start, ticks_at_start=ticks_at_start))
     if profiles:
         cats = [c for c, _ in CATEGORIES] + ["other"]
         cols = [("method", "method", 0), ("what", "profiled", 0), ("total", "ms/call", 2)]
