@@ -1,7 +1,8 @@
 """The main job's shortcuts change no result: the integer area resize, the source's 4:2:0 planes
-converted once per content, libvmaf's presence asked once. Each is compared with the way it was
-done before, and the smoke-preset main job (a method's compression job plus the x265 anchor the
-runner adds) gives the same records, timings aside, as with every shortcut replaced by the old code."""
+converted once per content, libvmaf's presence asked once, MS-SSIM by nvbench.msssim. Each is
+compared with the way it was done before, and the smoke-preset main job (a method's compression job
+plus the x265 anchor the runner adds) gives the same records, timings aside, as with every shortcut
+replaced by the old code."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nvbench import colour, perceptual, video
+from nvbench import colour, msssim, perceptual, video
 from nvbench.compress import pipeline
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -76,6 +77,12 @@ def _main_job(root: Path) -> list[dict]:
     return [r for p in run_matrix(jobs, Store(root)) for r in p["records"]]
 
 
+def _pytorch_msssim(x, y, win_size):
+    from pytorch_msssim import ms_ssim
+
+    return ms_ssim(x, y, data_range=1.0, size_average=False, win_size=win_size)
+
+
 class _NoMemo(dict):
     """A memo that never remembers: every call computes again, as before."""
 
@@ -94,6 +101,7 @@ def test_smoke_main_job_records_equal_the_old_code_paths(tmp_path, monkeypatch):
         m.setattr(colour, "source_planes", colour.rgb_to_yuv420)
         m.setattr(pipeline, "_CEILING", _NoMemo())
         m.setattr(perceptual, "vmaf_available", perceptual.vmaf_available.__wrapped__)
+        m.setattr(msssim, "ms_ssim_frames", _pytorch_msssim)
         old = _main_job(tmp_path / "old")
     assert {r["method"] for r in new} == {"hnerv", "x265"} and all(r["status"] == "ok" for r in new)
     assert len(new) == len(old) == 4 + 3

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from nvbench.compress.pipeline import extra_metrics, frames_digest, reference_planes, rgb_metrics
+from nvbench.compress.pipeline import frames_digest, lpips_metric, plane_metrics, reference_planes, rgb_metrics
 from nvbench.methods import CODEC, REPRESENTATION
 from nvbench.records.catalogue import DEFAULT_ANCHOR
 from nvbench.tasks.base import Task, TaskContext
@@ -142,18 +142,20 @@ class CompressionTask(Task):
         pixels = v.num_frames * v.height * v.width
         qualities = list(m.qualities(ctx.job.preset, ctx.method_options))
 
-        def code(q: Any) -> tuple[Path, float, Any, float]:
-            """Encode and decode one quality (the codec's own processes; its stated threads)."""
+        def code(q: Any) -> tuple[Path, float, Any, float, dict[str, Any]]:
+            """Encode and decode one quality (the codec's own processes; its stated threads), then
+            its plane metrics and VMAF (numpy and libvmaf: the same at any thread count)."""
             t0 = time.perf_counter()
             path = Path(m.encode(v.frames, q, ctx.artifacts, ctx.method_options, fps=v.fps))
             enc = time.perf_counter() - t0
             t1 = time.perf_counter()
             out = m.decode(path, (v.num_frames, v.height, v.width), ctx.artifacts, ctx.method_options)
-            return path, enc, out, time.perf_counter() - t1
+            dec = time.perf_counter() - t1
+            return path, enc, out, dec, plane_metrics(v, opts, ref, out.rgb, getattr(out, "yuv", None))
 
         # the qualities are independent bitstreams: encoded and decoded side by side, one per core
         # that the worker has (an encoder at its stated threads gives the same bytes either way);
-        # the metrics, which torch computes at the worker's thread count, run one after the other
+        # the metrics torch computes at the worker's thread count run one after the other
         workers = max(1, min(len(qualities), _worker_threads() // max(1, _codec_threads(m, ctx.method_options))))
         if workers > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -163,7 +165,7 @@ class CompressionTask(Task):
         else:
             coded = [code(q) for q in qualities]
         records = []
-        for q, (path, enc, out, dec) in zip(qualities, coded):
+        for q, (path, enc, out, dec, planes) in zip(qualities, coded):
             size = path.stat().st_size
             rec = ctx.base_record(variant=f"q{q}", quality=q, quality_name=m.quality_name, coder=m.name,
                                   file=str(path), file_bytes=size, bpp=size * 8 / pixels,
@@ -176,7 +178,8 @@ class CompressionTask(Task):
             rec.update(conditions(q, ctx.method_options) if callable(conditions) else {})
             rec.update(getattr(out, "info", None) or {})  # what the decoder saw (e.g. its intra frames)
             rec.update(rgb_metrics(v, out.rgb))
-            rec.update(extra_metrics(v, opts, ref, out.rgb, getattr(out, "yuv", None)))
+            rec.update(planes)
+            rec.update(lpips_metric(v, opts, out.rgb))
             records.append(rec)
         return records
 
