@@ -325,6 +325,7 @@ def train(
     rate_term = getattr(model, "rate_term", None)
     on_progress = getattr(model, "on_progress", None)
     grad_clip = float(getattr(recipe, "grad_clip", 0.0) or 0.0)  # global gradient-norm clip; 0 = none
+    plain_mse = recipe.loss == "l2" and settings.loss_weight is None
 
     def one_step(idx: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None, progress: float,
                  lr: float) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
@@ -406,7 +407,8 @@ def train(
             if rate is not None:
                 rate_sum += rate.detach()
             loss_sum += loss.detach()
-            mse_sum += F.mse_loss(pred.detach(), target)
+            # an unweighted L2 loss is the batch's MSE itself: the same value without a second pass
+            mse_sum += loss.detach() if plain_mse and rate is None else F.mse_loss(pred.detach(), target)
             step += 1
         else:
             b = steps_per_epoch

@@ -59,6 +59,14 @@ def test_training_learns(tmp_path):
     assert all(math.isfinite(h["loss"]) for h in res.history)
 
 
+def test_l2_train_psnr_is_the_loss_itself(tmp_path):
+    """With an unweighted L2 loss the epoch's train PSNR comes from the loss values themselves
+    (no second MSE pass over the batch): the PSNR of the epoch's mean loss, exactly."""
+    _, res = _tiny_run(tmp_path, epochs=2)
+    for h in res.history:
+        assert h["train_psnr"] == -10 * math.log10(h["loss"])
+
+
 def test_same_seed_same_result(tmp_path):
     _, a = _tiny_run(tmp_path, epochs=3)
     _, b = _tiny_run(tmp_path, epochs=3)
