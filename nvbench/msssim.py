@@ -8,11 +8,11 @@ bitwise equal (tests/test_msssim.py checks that, and the values, against pytorch
 That is oneDNN's (CPU) behaviour; on other devices pytorch-msssim itself runs.
 
 Everything else is pytorch-msssim's ``ms_ssim(X, Y, data_range, size_average=False, win_size)``
-as written: the same element-wise operations in the same order, and every reduction (the mean
-of each map, average pooling) on a tensor in the layout pytorch-msssim would have given it, so
-reductions add in the same order. When X and Y share one layout, the maps are worked on in
-channels_last and only the two maps that are averaged are laid out as pytorch-msssim's would be;
-otherwise each filtered map returns to its input's layout, as the convolution would leave it.
+as written: the same element-wise operations in the same order (their values do not depend on
+the layout), average pooling (each output the same four-term sum in any layout), and the two
+maps that are averaged laid out as pytorch-msssim's would be, so their means add in the same
+order. That layout is X's: each of its element-wise steps takes the layout of its first operand,
+and X (or a map filtered from it) comes first in every one that mixes X's and Y's maps.
 """
 
 from __future__ import annotations
@@ -63,15 +63,12 @@ def ms_ssim_frames(x: torch.Tensor, y: torch.Tensor, win_size: int, data_range: 
         return ms_ssim(x, y, data_range=data_range, size_average=False, win_size=win_size)
     c = x.shape[1]
     wh, ww = _window(win_size, c, x)
-    same = lx == ly
 
     def blur(t: torch.Tensor) -> torch.Tensor:
-        out = F.conv2d(F.conv2d(t.contiguous(memory_format=_CL), wh, groups=c), ww, groups=c)
-        return out if same else out.contiguous(memory_format=_layout(t) or torch.contiguous_format)
+        return F.conv2d(F.conv2d(t, wh, groups=c), ww, groups=c)
 
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
-    if same:  # work in channels_last; pooling there is bitwise the same (tested)
-        x, y = x.contiguous(memory_format=_CL), y.contiguous(memory_format=_CL)
+    x, y = x.contiguous(memory_format=_CL), y.contiguous(memory_format=_CL)  # every map channels_last
     mcs: list[torch.Tensor] = []
     ssim_per_channel = torch.empty(0)
     for level in range(len(WEIGHTS)):
@@ -82,8 +79,8 @@ def ms_ssim_frames(x: torch.Tensor, y: torch.Tensor, win_size: int, data_range: 
         sigma12 = blur(x * y) - mu1_mu2
         cs_map = (2 * sigma12 + c2) / (sigma1_sq + sigma2_sq + c2)
         ssim_map = ((2 * mu1_mu2 + c1) / (mu1_sq + mu2_sq + c1)) * cs_map
-        if same:  # the two averaged maps in the layout pytorch-msssim's would have
-            cs_map, ssim_map = cs_map.contiguous(memory_format=lx), ssim_map.contiguous(memory_format=lx)
+        # the two averaged maps in the layout pytorch-msssim's have: X's
+        cs_map, ssim_map = cs_map.contiguous(memory_format=lx), ssim_map.contiguous(memory_format=lx)
         ssim_per_channel = torch.flatten(ssim_map, 2).mean(-1)
         cs = torch.flatten(cs_map, 2).mean(-1)
         if level < len(WEIGHTS) - 1:
