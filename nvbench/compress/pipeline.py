@@ -74,11 +74,6 @@ def lpips_metric(video: Any, opts: dict[str, Any], frames: Any) -> dict:
     return {"lpips": lpips_score(video.frames, frames) if opts.get("lpips", True) else "off"}
 
 
-def extra_metrics(video: Any, opts: dict[str, Any], ref: dict[str, Any], frames: Any, yuv: Any = None) -> dict:
-    """plane_metrics and LPIPS."""
-    return {**plane_metrics(video, opts, ref, frames, yuv), **lpips_metric(video, opts, frames)}
-
-
 def rgb_metrics(video: Any, frames: Any) -> dict[str, Any]:
     """PSNR / MS-SSIM of uint8 frames (T,H,W,3) against the source, as evaluation measures them."""
     import torch
