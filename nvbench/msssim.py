@@ -6,7 +6,7 @@ pytorch-msssim spends about 80 % of it in its separable Gaussian filter, a depth
 convolution that oneDNN runs slowly on (B, 3, H, W) tensors in NCHW layout. The same
 convolution on a channels_last tensor takes a fast depthwise kernel whose sums come out
 bitwise equal (tests/test_msssim.py checks that, and the values, against pytorch-msssim).
-That is oneDNN's (CPU) behaviour; on other devices pytorch-msssim itself runs.
+That is oneDNN's behaviour (CPU, float32); other devices and dtypes run pytorch-msssim itself.
 
 Everything else is pytorch-msssim's ``ms_ssim(X, Y, data_range, size_average=False, win_size)``
 as written: the same element-wise operations in the same order (their values do not depend on
@@ -58,7 +58,8 @@ def ms_ssim_frames(x: torch.Tensor, y: torch.Tensor, win_size: int, data_range: 
         raise ValueError(f"MS-SSIM with a {win_size}-pixel window needs a short side above {(win_size - 1) * 16} px, "
                          f"got {tuple(x.shape[-2:])}")
     lx, ly = _layout(x), _layout(y)
-    if lx is None or ly is None or x.device.type != "cpu":  # a strided view, or cuDNN: pytorch-msssim itself
+    if lx is None or ly is None or x.device.type != "cpu" or x.dtype != torch.float32 or y.dtype != torch.float32:
+        # a strided view, cuDNN, or a dtype oneDNN does not take (float64 convolves natively): pytorch-msssim
         from pytorch_msssim import ms_ssim
 
         return ms_ssim(x, y, data_range=data_range, size_average=False, win_size=win_size)

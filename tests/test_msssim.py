@@ -54,6 +54,16 @@ def test_identical_images_and_strided_views() -> None:
     assert torch.equal(ms_ssim_frames(wide, y, 7), want)
 
 
+@pytest.mark.parametrize("shape", [(2, 1, 170, 200), (3, 4, 100, 130)])
+def test_other_channel_counts_and_float64(shape: tuple[int, ...]) -> None:
+    x, y = _pair(shape, seed=7)
+    win = 7 if min(shape[-2:]) > 96 else 3
+    assert torch.equal(ms_ssim_frames(x, y, win), ms_ssim(x, y, data_range=1.0, size_average=False, win_size=win))
+    x64, y64 = x.double(), y.double()  # float64 convolves outside oneDNN: pytorch-msssim's own path
+    assert torch.equal(ms_ssim_frames(x64, y64, win),
+                       ms_ssim(x64, y64, data_range=1.0, size_average=False, win_size=win))
+
+
 def test_rejects_what_pytorch_msssim_rejects() -> None:
     x, y = _pair((1, 3, 96, 96), seed=1)
     with pytest.raises(ValueError, match="short side above 96"):
