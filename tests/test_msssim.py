@@ -89,3 +89,31 @@ def test_quality_accumulator_keeps_its_values() -> None:
                         win_size=7).tolist()
     assert acc.window == 7
     assert acc.ms_ssim_frames == want
+
+
+_ISA_CHECK = """
+import torch
+from pytorch_msssim import ms_ssim
+from nvbench.msssim import ms_ssim_frames
+g = torch.Generator().manual_seed(11)
+y = torch.rand(3, 3, 161, 200, generator=g)
+x = (y + 0.05 * torch.randn(y.shape, generator=g)).clamp(0, 1)
+pairs = [(x, y), (x.contiguous(memory_format=torch.channels_last), y)]
+ok = all(torch.equal(ms_ssim_frames(a, b, 7), ms_ssim(a, b, data_range=1.0, size_average=False, win_size=7))
+         for a, b in pairs)
+print("equal" if ok else "differ")
+"""
+
+
+@pytest.mark.parametrize("isa,aten", [("SSE41", "default"), ("AVX2", "avx2")])
+def test_bitwise_equal_on_older_instruction_sets(isa: str, aten: str) -> None:  # "isa" in -k
+    """oneDNN picks other depthwise kernels on CPUs without AVX-512 (a GEMM for NCHW under SSE4.1,
+    brdgmm/jit_dw under AVX2): the sums still agree. Emulated with oneDNN's and ATen's ISA caps."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": isa, "ATEN_CPU_CAPABILITY": aten}
+    out = subprocess.run([sys.executable, "-c", _ISA_CHECK], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert out.stdout.strip() == "equal"
