@@ -132,10 +132,10 @@ class PipelineRun:
 
     def score_many(self, points: list[Point]) -> list[dict[str, Any]]:
         """`score` for several files, in order. The reference decode and its PSNR/MS-SSIM run at
-        one thread each (`nvbench decode`'s), so on a CPU with more threads than that several
-        files are decoded and scored at once, one per thread, with the same bits as one after the
-        other; what is timed (decode frames/s) and the metrics taken at the session's thread count
-        then run one file at a time."""
+        one thread each (`nvbench decode`'s) and the plane metrics and VMAF at any count, so on a
+        CPU with more threads than that several files are decoded and scored at once, one per
+        thread, with the same bits as one after the other; what is timed (decode frames/s) and the
+        metrics taken at the session's thread count (LPIPS) then run one file at a time."""
 
         from nvbench.compress.nvb import REFERENCE_THREADS, torch_threads
         from nvbench.train import pick_device
@@ -147,15 +147,9 @@ class PipelineRun:
             path: Path = self.ctx.artifacts / f"{p.variant}.nvb"
             path.write_bytes(p.data)
             paths.append(path)
-        workers = scoring_workers(len(points), device.type)
+        workers = scoring_workers(len(points), device.type)  # from the worker's threads, before they drop to one
         with torch_threads(REFERENCE_THREADS):
-            if workers == 1:
-                decoded = [self._reference_decode(path, device) for path in paths]
-            else:
-                from concurrent.futures import ThreadPoolExecutor
-
-                with ThreadPoolExecutor(workers) as pool:
-                    decoded = list(pool.map(lambda path: self._reference_decode(path, device), paths))
+            decoded = side_by_side(lambda path: self._reference_decode(path, device), paths, workers)
         return [self._record(p, path, d, device) for p, path, d in zip(points, paths, decoded)]
 
     def _reference_decode(self, path: Path, device: Any) -> dict[str, Any]:
@@ -204,6 +198,17 @@ class PipelineRun:
         rec.update(d["planes"])
         rec.update(lpips_metric(v, self.opts, d["frames"]))
         return rec
+
+
+def side_by_side(fn: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
+    """`fn` over `items`, results in order: `workers` at a time in threads, or one after the other
+    when that is 1 (the scoring of RD points and a codec's ladder)."""
+    if workers <= 1:
+        return [fn(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, items))
 
 
 def scoring_workers(points: int, device_type: str) -> int:

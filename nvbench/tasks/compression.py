@@ -20,7 +20,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from nvbench.compress.pipeline import frames_digest, lpips_metric, plane_metrics, reference_planes, rgb_metrics
+from nvbench.compress.pipeline import (
+    frames_digest,
+    lpips_metric,
+    plane_metrics,
+    reference_planes,
+    rgb_metrics,
+    side_by_side,
+)
 from nvbench.methods import CODEC, REPRESENTATION
 from nvbench.records.catalogue import DEFAULT_ANCHOR
 from nvbench.tasks.base import Task, TaskContext
@@ -157,13 +164,7 @@ class CompressionTask(Task):
         # that the worker has (an encoder at its stated threads gives the same bytes either way);
         # the metrics torch computes at the worker's thread count run one after the other
         workers = max(1, min(len(qualities), _worker_threads() // max(1, _codec_threads(m, ctx.method_options))))
-        if workers > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(workers) as pool:
-                coded = list(pool.map(code, qualities))
-        else:
-            coded = [code(q) for q in qualities]
+        coded = side_by_side(code, qualities, workers)
         records = []
         for q, (path, enc, out, dec, planes) in zip(qualities, coded):
             size = path.stat().st_size
