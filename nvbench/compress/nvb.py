@@ -217,6 +217,22 @@ def load_decoder(source: str | Path | bytes, device: str = "cpu", name: str | No
     return decoder, header
 
 
+def speed_signature(header: dict[str, Any]) -> str | None:
+    """What fixes the work of decoding a file in the shared layout: the method, its version, the
+    config and every stored tensor's name and shape. Two such files with one signature decode
+    through the same operations on tensors of the same shapes (their weights are dequantised to
+    dense float32, so values and zeros cost the same), so one timing of their decoding speed
+    serves both. None for a method's own layout, whose decoding may depend on the data (C3
+    range-decodes its latents)."""
+    import json
+
+    if _own_reader(header, "<header>") is not None:
+        return None
+    tensors = [[t.get("name"), list(t.get("shape") or ())] for t in header.get("tensors", [])]
+    return json.dumps([header.get("method"), header.get("method_version"), header.get("config"), tensors],
+                      sort_keys=True, default=str)
+
+
 
 def _own_reader(header: dict[str, Any], name: str) -> Any:
     """The `file_decoder` ("module:function") of the header's method when it declares one, after
