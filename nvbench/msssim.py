@@ -21,10 +21,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-#: pytorch-msssim's default level weights and constants
+from nvbench.ssim_autograd import K1, K2, gaussian_window
+
+#: pytorch-msssim's default level weights
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-K1, K2 = 0.01, 0.03
-WIN_SIGMA = 1.5
 
 _CL = torch.channels_last
 
@@ -32,9 +32,7 @@ _CL = torch.channels_last
 def _window(size: int, channels: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """pytorch-msssim's 1-D Gaussian (float32, normalised) as the (C,1,size,1) and (C,1,1,size)
     depthwise filters it applies along H, then W."""
-    coords = torch.arange(size, dtype=torch.float) - size // 2
-    g = torch.exp(-(coords**2) / (2 * WIN_SIGMA**2))
-    g = (g / g.sum()).to(like.device, like.dtype)
+    g = gaussian_window(size).to(like.device, like.dtype)
     win = g.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
     return win.transpose(2, -1), win
 

@@ -233,7 +233,6 @@ def speed_signature(header: dict[str, Any]) -> str | None:
                       sort_keys=True, default=str)
 
 
-
 def _own_reader(header: dict[str, Any], name: str) -> Any:
     """The `file_decoder` ("module:function") of the header's method when it declares one, after
     checking its version; None for a file in the shared layout (sections SECTIONS, whichever

@@ -230,16 +230,17 @@ def side_by_side(fn: Callable[[Any], Any], items: list[Any], workers: int) -> li
         return list(pool.map(fn, items))
 
 
-def scoring_workers(points: int, device_type: str) -> int:
-    """How many files `score_many` decodes at once: one per REFERENCE_THREADS of the worker's
-    torch threads on a CPU (a GPU decodes one file at a time)."""
+def scoring_workers(points: int, device_type: str, threads_each: int | None = None) -> int:
+    """How many of `points` run at once (`side_by_side`): one per `threads_each` of the worker's
+    torch threads on a CPU, by default REFERENCE_THREADS (`score_many`'s reference decodes; a
+    codec's ladder passes its encoder's threads); a GPU decodes one file at a time."""
     import torch
 
     from nvbench.compress.nvb import REFERENCE_THREADS
 
     if device_type != "cpu":
         return 1
-    return max(1, min(points, torch.get_num_threads() // REFERENCE_THREADS))
+    return max(1, min(points, torch.get_num_threads() // max(1, threads_each or REFERENCE_THREADS)))
 
 
 @dataclass

@@ -26,6 +26,7 @@ from nvbench.compress.pipeline import (
     plane_metrics,
     reference_planes,
     rgb_metrics,
+    scoring_workers,
     side_by_side,
 )
 from nvbench.methods import CODEC, REPRESENTATION
@@ -163,7 +164,7 @@ class CompressionTask(Task):
         # the qualities are independent bitstreams: encoded and decoded side by side, one per core
         # that the worker has (an encoder at its stated threads gives the same bytes either way);
         # the metrics torch computes at the worker's thread count run one after the other
-        workers = max(1, min(len(qualities), _worker_threads() // max(1, _codec_threads(m, ctx.method_options))))
+        workers = scoring_workers(len(qualities), "cpu", _codec_threads(m, ctx.method_options))
         coded = side_by_side(code, qualities, workers)
         records = []
         for q, (path, enc, out, dec, planes) in zip(qualities, coded):
@@ -201,13 +202,6 @@ class CompressionTask(Task):
         return pipeline(run)
 
 
-def _worker_threads() -> int:
-    """The worker's torch thread count: its share of the cores."""
-    import torch
-
-    return torch.get_num_threads()
-
-
 def _codec_threads(method: Any, options: dict[str, Any]) -> int:
     """Threads one encode of `method` uses: its resolved `threads` option (the stated coding
     conditions), else all of the worker's (then its qualities run one after the other)."""
@@ -215,4 +209,8 @@ def _codec_threads(method: Any, options: dict[str, Any]) -> int:
         n = int(method.resolve_options(options).get("threads") or 0)
     except (AttributeError, TypeError, ValueError):
         n = 0
-    return n if n > 0 else _worker_threads()
+    if n > 0:
+        return n
+    import torch
+
+    return torch.get_num_threads()
